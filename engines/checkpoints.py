@@ -1,0 +1,68 @@
+"""Loading a model and tokenizer from a checkpoint directory or a GGUF file.
+
+GGUF files are dequantised by transformers on load, which takes tens of
+seconds (the tokenizer conversion alone is slow); the result is saved once
+as a regular checkpoint directory under ``cache_dir`` so later worker starts
+take under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _gguf_cache_dir(gguf: Path, cache_dir: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    return cache_dir / f"{gguf.stem}-{key[:12]}"
+
+
+def materialise_gguf(gguf: Path, cache_dir: Path) -> Path:
+    """Return a checkpoint directory holding ``gguf`` dequantised (made once, atomically)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = _gguf_cache_dir(gguf, cache_dir)
+    if (target / "config.json").exists():
+        return target
+    log.info("converting %s to a checkpoint in %s (once)", gguf.name, target)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The weights are plain float tensors now; drop the GGUF marker so they can be saved.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".staging-"))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process finished first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load_causal_lm(path: Path, cache_dir: Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """Load (model, tokenizer) for inference from a checkpoint directory or GGUF file."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if path.is_file() and path.suffix == ".gguf":
+        path = materialise_gguf(path, cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model.eval()
+    return model, tokenizer

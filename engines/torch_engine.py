@@ -1,0 +1,83 @@
+"""The torch backend: Hugging Face transformers on CPU (or GPU), continuously batched.
+
+Loads a local checkpoint directory or a GGUF file (dequantised once and
+cached). Options (catalogue ``options``): ``max_batch`` (default 16),
+``dtype`` (default float32), ``cache_dir`` for converted GGUF files,
+``threads`` for torch's intra-op thread count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from engines.base import Delta, EngineError, EngineInfo, GenerationRequest
+from engines.catalogue import ModelSpec, resolve_model_path
+from engines.checkpoints import load_causal_lm
+from engines.torch_batch import BatchScheduler, Sequence
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qwen35-playground"
+
+
+class TorchEngine:
+    def __init__(self, spec: ModelSpec) -> None:
+        import torch
+
+        self.spec = spec
+        options = spec.options
+        if "threads" in options:
+            torch.set_num_threads(int(options["threads"]))
+        path = resolve_model_path(spec.path)
+        cache_dir = Path(options.get("cache_dir", DEFAULT_CACHE_DIR))
+        self.model, self.tokenizer = load_causal_lm(path, cache_dir, options.get("dtype", "float32"))
+        self.scheduler = BatchScheduler(
+            self.model,
+            self.tokenizer,
+            max_batch=int(options.get("max_batch", 16)),
+            context_length=spec.context_length,
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        loop = asyncio.get_running_loop()
+        outputs: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
+
+        def emit(item: Delta | BaseException) -> None:
+            loop.call_soon_threadsafe(outputs.put_nowait, item)
+
+        self.scheduler.submit(Sequence(request=request, emit=emit))
+        finished = False
+        try:
+            while True:
+                item = await outputs.get()
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item if isinstance(item, EngineError) else EngineError(
+                        "engine_error", str(item)
+                    )
+                if item.finish_reason:
+                    finished = True
+                yield item
+                if finished:
+                    return
+        finally:
+            if not finished:  # the consumer went away: free the batch slot
+                self.scheduler.abort(request.request_id)
+
+    def abort(self, request_id: str) -> None:
+        self.scheduler.abort(request_id)
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            model=self.spec.name,
+            backend="torch",
+            context_length=self.spec.context_length,
+            max_batch=self.scheduler.max_batch,
+            active_requests=self.scheduler.active,
+            tokens_generated=self.scheduler.tokens_generated,
+            extra={"model_class": type(self.model).__name__},
+        )
+
+    def close(self) -> None:
+        self.scheduler.stop()

@@ -1,0 +1,185 @@
+"""The engine host: one engine per worker process, driven from Celery's threads.
+
+A worker process loads its model once (``EngineHost.start``) and runs the
+engine on a dedicated asyncio loop in a background thread. Each Celery task
+thread submits its generation to that loop and blocks until it ends, so many
+generations share one loaded model and the engine batches them in flight.
+Database writes happen in the task thread (sync ORM), never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from engines.base import FINISH_ERROR, GenerationRequest, SamplingParams
+from engines.catalogue import ModelSpec
+from engines.registry import create_engine
+from inference import events
+from inference.heartbeats import publish_heartbeat
+from inference.history import prompt_messages
+from inference.redis_clients import get_async_redis
+from inference.streaming import Outcome, stream_to_log
+from playground.chat.models import Message
+
+log = logging.getLogger(__name__)
+
+_host: EngineHost | None = None
+
+
+def get_host() -> EngineHost:
+    if _host is None:
+        raise RuntimeError("this process holds no engine; start workers with `python -m inference.worker`")
+    return _host
+
+
+class EngineHost:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.worker_id = f"{spec.name}@{socket.gethostname()}:{os.getpid()}"
+        self.engine = create_engine(spec)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop", daemon=True)
+        self._thread.start()
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat_forever(), self.loop)
+
+    @classmethod
+    def start(cls, spec: ModelSpec) -> EngineHost:
+        """Load ``spec``'s engine and make it this process's host."""
+        global _host
+        _host = cls(spec)
+        return _host
+
+    def stop(self) -> None:
+        self._heartbeat.cancel()
+        self.engine.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    async def _beat_forever(self) -> None:
+        interval = settings.INFERENCE["HEARTBEAT_INTERVAL_S"]
+        while True:
+            try:
+                info = self.engine.info()
+                await publish_heartbeat(
+                    get_async_redis(),
+                    self.worker_id,
+                    {
+                        "model": self.spec.name,
+                        "backend": info.backend,
+                        "queue": self.spec.queue,
+                        "in_flight": self._in_flight,
+                        "engine_active": info.active_requests,
+                        "tokens_generated": info.tokens_generated,
+                        "max_batch": info.max_batch,
+                    },
+                    interval,
+                )
+            except Exception:
+                log.exception("heartbeat failed")
+            await asyncio.sleep(interval)
+
+    def run_generation(self, generation_id: str) -> None:
+        """Claim a queued generation, stream it, and write its final record."""
+        claimed = Message.objects.filter(pk=generation_id, status=Message.Status.QUEUED).update(
+            status=Message.Status.RUNNING, started_at=timezone.now()
+        )
+        if not claimed:
+            return  # stopped before it started, or already taken
+        message = Message.objects.select_related("conversation").get(pk=generation_id)
+        params = dict(message.params)
+        params["stop"] = tuple(params.get("stop", ()))
+        request = GenerationRequest(
+            request_id=generation_id,
+            messages=prompt_messages(message),
+            params=SamplingParams(**params),
+        )
+        writer = self._call(self._writer(generation_id))
+        with self._lock:
+            self._in_flight += 1
+        try:
+            outcome = self._call(self._stream(request, writer))
+        except Exception as exc:
+            log.exception("generation %s failed", generation_id)
+            outcome = Outcome(
+                finish_reason=FINISH_ERROR, error_code="worker_error", error_message=str(exc)
+            )
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        self._finish(message, outcome)
+        self._call(self._close_log(writer, outcome))
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    async def _writer(self, generation_id: str) -> events.AsyncEventLogWriter:
+        # Created on the loop: the asyncio Redis client belongs to that loop.
+        return events.AsyncEventLogWriter(
+            get_async_redis(), generation_id, settings.INFERENCE["EVENT_LOG_TTL_S"]
+        )
+
+    async def _stream(self, request: GenerationRequest, writer: events.AsyncEventLogWriter) -> Outcome:
+        interval = settings.INFERENCE["FRAME_INTERVAL_MS"] / 1000.0
+        return await stream_to_log(self.engine, request, writer, interval)
+
+    async def _close_log(self, writer: events.AsyncEventLogWriter, outcome: Outcome) -> None:
+        if outcome.error_code:
+            await writer.append(
+                "error", {"code": outcome.error_code, "message": outcome.error_message}
+            )
+        await writer.append(events.TERMINAL_KIND, _done_payload(outcome))
+
+    def _finish(self, message: Message, outcome: Outcome) -> None:
+        """The single final write of the reply (before `done`, so a refresh sees it)."""
+        created = message.created_at
+        started = message.started_at or created
+        finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
+        first = _dt(outcome.first_token_at) if outcome.first_token_at else None
+        tpot = None
+        if first and outcome.output_tokens > 1:
+            tpot = (finished - first).total_seconds() * 1000 / (outcome.output_tokens - 1)
+        status = {
+            "cancelled": Message.Status.CANCELLED,
+            FINISH_ERROR: Message.Status.ERROR,
+        }.get(outcome.finish_reason or FINISH_ERROR, Message.Status.DONE)
+        Message.objects.filter(pk=message.pk).update(
+            content=outcome.text,
+            reasoning="".join(outcome.reasoning),
+            status=status,
+            finish_reason=outcome.finish_reason or FINISH_ERROR,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message[:2000],
+            prompt_tokens=outcome.prompt_tokens,
+            output_tokens=outcome.output_tokens,
+            first_token_at=first,
+            finished_at=finished,
+            queue_wait_ms=_ms(started - created),
+            ttft_ms=_ms(first - created) if first else None,
+            tpot_ms=tpot,
+            total_ms=_ms(finished - created),
+        )
+
+
+def _done_payload(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "finish_reason": outcome.finish_reason,
+        "usage": {"prompt_tokens": outcome.prompt_tokens, "output_tokens": outcome.output_tokens},
+    }
+
+
+def _dt(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _ms(delta: Any) -> float:
+    return float(delta.total_seconds() * 1000)

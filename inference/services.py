@@ -1,0 +1,156 @@
+"""The one place where a chat turn becomes a queued generation (and where it is stopped).
+
+Entry points (the WebSocket consumer, HTTP views, later the OpenAI-compatible
+API) call these functions; they never talk to Celery or Redis themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from engines.base import FINISH_CANCELLED, SamplingParams
+from inference import events
+from inference.catalogue import get_model
+from inference.errors import InvalidRequest, NotFound
+from inference.redis_clients import get_redis
+from playground.chat.models import Conversation, Message
+
+User = AbstractBaseUser | AnonymousUser
+
+
+@dataclass(frozen=True)
+class GenerationTicket:
+    generation_id: str
+    user_message_id: str
+    conversation_id: str
+    queue_position: int
+
+
+def _parse_uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise NotFound(what) from None
+
+
+def create_conversation(user: User, model: str, system_prompt: str = "", title: str = "") -> Conversation:
+    get_model(model)  # refuses unknown models
+    return Conversation.objects.create(
+        user=user, model=model, system_prompt=system_prompt[:20_000], title=title[:200]
+    )
+
+
+def get_conversation(user: User, conversation_id: Any) -> Conversation:
+    """The user's conversation, or ``NotFound`` (also for someone else's)."""
+    pk = _parse_uuid(conversation_id, "conversation")
+    try:
+        return Conversation.objects.get(pk=pk, user_id=user.pk)
+    except Conversation.DoesNotExist:
+        raise NotFound("conversation") from None
+
+
+def get_generation(user: User, generation_id: Any) -> Message:
+    """The user's assistant message ``generation_id``, or ``NotFound``."""
+    pk = _parse_uuid(generation_id, "generation")
+    try:
+        return Message.objects.select_related("conversation").get(
+            pk=pk, role=Message.Role.ASSISTANT, conversation__user_id=user.pk
+        )
+    except Message.DoesNotExist:
+        raise NotFound("generation") from None
+
+
+def start_generation(
+    user: User,
+    conversation_id: Any,
+    content: Any,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> GenerationTicket:
+    """Store the user's message and a queued reply; enqueue the reply once both are committed."""
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidRequest("message content must be a non-empty string")
+    limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
+    if len(content) > limit:
+        raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidRequest("params must be an object")
+    try:
+        sampling = SamplingParams.from_dict(params or {})
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(str(exc)) from None
+
+    with transaction.atomic():
+        conversation = get_conversation(user, conversation_id)
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        spec = get_model(model or conversation.model)
+        if sampling.max_tokens > spec.max_output_tokens:
+            sampling = SamplingParams(**{**sampling.__dict__, "max_tokens": spec.max_output_tokens})
+        last = conversation.messages.order_by("-created_at").first()
+        user_message = Message.objects.create(
+            conversation=conversation, parent=last, role=Message.Role.USER, content=content
+        )
+        reply = Message.objects.create(
+            conversation=conversation,
+            parent=user_message,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.QUEUED,
+            model=spec.name,
+            params=sampling.to_dict(),
+        )
+        if not conversation.title:
+            conversation.title = content.strip().splitlines()[0][:80]
+        conversation.model = spec.name
+        conversation.save(update_fields=["title", "model", "updated_at"])
+        position = Message.objects.filter(
+            model=spec.name, status=Message.Status.QUEUED, created_at__lt=reply.created_at
+        ).count()
+        generation_id = str(reply.id)
+        transaction.on_commit(lambda: _enqueue(generation_id, spec.queue))
+
+    return GenerationTicket(
+        generation_id=generation_id,
+        user_message_id=str(user_message.id),
+        conversation_id=str(conversation.id),
+        queue_position=position,
+    )
+
+
+def _enqueue(generation_id: str, queue: str) -> None:
+    from inference.tasks import generate
+
+    generate.apply_async(args=[generation_id], queue=queue)
+
+
+def request_stop(user: User, generation_id: Any) -> None:
+    """Stop a generation. A queued one ends here; a running one at its worker's next frame."""
+    message = get_generation(user, generation_id)
+    if message.is_terminal:
+        return
+    ttl = settings.INFERENCE["EVENT_LOG_TTL_S"]
+    client = get_redis()
+    events.request_cancel_sync(client, str(message.id), ttl)
+    now = timezone.now()
+    # Only one of this and the worker's claim can move the message out of `queued`.
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
+        status=Message.Status.CANCELLED,
+        finish_reason=FINISH_CANCELLED,
+        finished_at=now,
+        output_tokens=0,
+    )
+    if claimed:
+        events.append_event_sync(
+            client,
+            str(message.id),
+            1,
+            events.TERMINAL_KIND,
+            {"finish_reason": FINISH_CANCELLED, "usage": {"prompt_tokens": 0, "output_tokens": 0}},
+            ttl,
+        )

@@ -1,0 +1,144 @@
+"""Engine deltas → coalesced frames in the event log, honouring Stop between frames.
+
+This runs on the worker's engine event loop. Tokens are grouped into frames
+of ``frame_interval_s`` (tens of milliseconds) so the log, Redis and the
+socket carry a few dozen messages a second per stream, never one per token.
+The first piece of text is written at once so the user sees it without
+waiting a frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from engines.base import FINISH_CANCELLED, FINISH_ERROR, Delta, Engine, EngineError, GenerationRequest
+from inference.events import AsyncEventLogWriter
+
+_END = object()
+
+
+@dataclass
+class Outcome:
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    first_token_at: float | None = None  # wall clock (time.time())
+    finished_at: float = 0.0
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.content)
+
+
+class _Frame:
+    """Text waiting to be written, merged into runs of the same kind."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[str]] = []  # [[kind, text], ...]
+
+    def add(self, kind: str, text: str) -> None:
+        if self.runs and self.runs[-1][0] == kind:
+            self.runs[-1][1] += text
+        else:
+            self.runs.append([kind, text])
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
+
+    def take(self) -> list[list[str]]:
+        runs, self.runs = self.runs, []
+        return runs
+
+
+def split_kinds(delta: Delta) -> list[tuple[str, str]]:
+    """Which kind each piece of a delta is. Everything is answer text for now."""
+    return [("content", delta.text)] if delta.text else []
+
+
+async def stream_to_log(
+    engine: Engine,
+    request: GenerationRequest,
+    writer: AsyncEventLogWriter,
+    frame_interval_s: float,
+) -> Outcome:
+    """Run ``request`` on ``engine``, appending frames to ``writer``'s log; return the totals."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def produce() -> None:
+        try:
+            async for delta in engine.stream(request):
+                queue.put_nowait(delta)
+        except Exception as exc:  # reported to the user as an error event
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(_END)
+
+    producer = asyncio.create_task(produce())
+    outcome = Outcome()
+    frame = _Frame()
+    last_flush = -1e9
+    abort_sent = False
+
+    async def flush() -> bool:
+        stop = False
+        for kind, text in frame.take():
+            stop = await writer.append(kind, {"text": text}) or stop
+        return stop
+
+    try:
+        while True:
+            now = time.monotonic()
+            wait = max(0.0, last_flush + frame_interval_s - now) if frame else frame_interval_s
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=wait)
+            except TimeoutError:
+                item = None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                outcome.finish_reason = FINISH_ERROR
+                outcome.error_code = item.code if isinstance(item, EngineError) else "engine_error"
+                outcome.error_message = str(item) or type(item).__name__
+                continue
+            if isinstance(item, Delta):
+                _record(outcome, item)
+                for kind, text in split_kinds(item):
+                    frame.add(kind, text)
+                    (outcome.reasoning if kind == "reasoning" else outcome.content).append(text)
+            stop = False
+            now = time.monotonic()
+            if frame and now - last_flush >= frame_interval_s:
+                stop = await flush()
+                last_flush = now
+            elif item is None:
+                stop = await writer.cancel_requested()
+            if stop and not abort_sent:
+                engine.abort(request.request_id)
+                abort_sent = True
+        if frame:
+            await flush()
+    finally:
+        if not producer.done():
+            engine.abort(request.request_id)
+            producer.cancel()
+    if abort_sent and outcome.finish_reason in (None, FINISH_CANCELLED):
+        outcome.finish_reason = FINISH_CANCELLED
+    outcome.finish_reason = outcome.finish_reason or FINISH_ERROR
+    outcome.finished_at = time.time()
+    return outcome
+
+
+def _record(outcome: Outcome, delta: Delta) -> None:
+    if delta.text and outcome.first_token_at is None:
+        outcome.first_token_at = time.time()
+    if delta.prompt_tokens:
+        outcome.prompt_tokens = delta.prompt_tokens
+    outcome.output_tokens = max(outcome.output_tokens, delta.output_tokens)
+    if delta.finish_reason:
+        outcome.finish_reason = delta.finish_reason

@@ -1,0 +1,13 @@
+"""Celery tasks: thin wrappers that hand ids to the worker's engine host."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from inference import runtime
+
+
+@shared_task(name="inference.generate", ignore_result=True)
+def generate(generation_id: str) -> None:
+    """Run one queued generation on this worker's engine."""
+    runtime.get_host().run_generation(generation_id)

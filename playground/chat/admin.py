@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from playground.chat.models import Conversation, Message
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "title", "model", "updated_at")
+    search_fields = ("title", "user__username")
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "conversation", "role", "status", "model", "output_tokens", "created_at")
+    list_filter = ("role", "status", "model")
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

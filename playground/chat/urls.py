@@ -1,0 +1,10 @@
+from django.urls import path
+
+from playground.chat import views
+
+app_name = "chat"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("c/new/", views.conversation_create, name="create"),
+    path("c/<str:conversation_id>/", views.conversation_detail, name="conversation"),
+]

