@@ -66,7 +66,9 @@ def merge_caches(batch: Any, new: Any, pad_batch: int, pad_new: int) -> None:
     """Append ``new``'s single row to ``batch`` in place, left-padding attention KV."""
     for held, joining in zip(batch.layers, new.layers, strict=True):
         if hasattr(held, "keys") and held.keys is not None:
-            held.keys = torch.cat([_pad_left(held.keys, pad_batch), _pad_left(joining.keys, pad_new)])
+            held.keys = torch.cat(
+                [_pad_left(held.keys, pad_batch), _pad_left(joining.keys, pad_new)]
+            )
             held.values = torch.cat(
                 [_pad_left(held.values, pad_batch), _pad_left(joining.values, pad_new)]
             )
@@ -273,7 +275,9 @@ class BatchScheduler:
         if len(keep) != batch:
             self._keep_rows(keep)
 
-    def _sample(self, logits: torch.Tensor, rows: list[Sequence], seen: torch.Tensor) -> torch.Tensor:
+    def _sample(
+        self, logits: torch.Tensor, rows: list[Sequence], seen: torch.Tensor
+    ) -> torch.Tensor:
         params = [row.request.params for row in rows]
         uniforms = torch.cat([torch.rand(1, generator=row.generator) for row in rows])
         return sample_next_tokens(
@@ -301,9 +305,10 @@ class BatchScheduler:
             text = row.stops.feed(row.detokenizer.push(token))
             if row.stops.stopped:
                 finish = FINISH_STOP
-            elif row.output_tokens >= row.request.params.max_tokens:
-                finish = FINISH_LENGTH
-            elif row.position + 1 >= self.context_length:
+            elif (
+                row.output_tokens >= row.request.params.max_tokens
+                or row.position + 1 >= self.context_length
+            ):
                 finish = FINISH_LENGTH
         if finish is not None:
             text += row.stops.flush()

@@ -18,7 +18,9 @@ from engines.catalogue import ModelSpec, resolve_model_path
 from engines.checkpoints import load_causal_lm
 from engines.torch_batch import BatchScheduler, Sequence
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qwen35-playground"
+DEFAULT_CACHE_DIR = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qwen35-playground"
+)
 
 
 class TorchEngine:
@@ -31,7 +33,9 @@ class TorchEngine:
             torch.set_num_threads(int(options["threads"]))
         path = resolve_model_path(spec.path)
         cache_dir = Path(options.get("cache_dir", DEFAULT_CACHE_DIR))
-        self.model, self.tokenizer = load_causal_lm(path, cache_dir, options.get("dtype", "float32"))
+        self.model, self.tokenizer = load_causal_lm(
+            path, cache_dir, options.get("dtype", "float32")
+        )
         self.scheduler = BatchScheduler(
             self.model,
             self.tokenizer,
@@ -53,8 +57,10 @@ class TorchEngine:
                 item = await outputs.get()
                 if isinstance(item, BaseException):
                     finished = True
-                    raise item if isinstance(item, EngineError) else EngineError(
-                        "engine_error", str(item)
+                    raise (
+                        item
+                        if isinstance(item, EngineError)
+                        else EngineError("engine_error", str(item))
                     )
                 if item.finish_reason:
                     finished = True

@@ -66,8 +66,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         handler = handlers.get(content.get("type"))  # type: ignore[arg-type]
         if handler is None:
             await self.send_error(
-                "unknown_type", f"unknown frame type {content.get('type')!r}; expected one of "
-                + ", ".join(handlers)
+                "unknown_type",
+                f"unknown frame type {content.get('type')!r}; expected one of "
+                + ", ".join(handlers),
             )
             return
         try:
@@ -149,7 +150,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if await events.log_exists(client, generation_id):
             return False
         status = await database_sync_to_async(
-            lambda: Message.objects.filter(pk=generation_id).values_list("status", flat=True).first()
+            lambda: (
+                Message.objects.filter(pk=generation_id).values_list("status", flat=True).first()
+            )
         )()
         return status is None or status in Message.TERMINAL
 

@@ -41,7 +41,7 @@ class Event:
         return {"seq": self.seq, "kind": self.kind, **self.payload}
 
 
-def _entry(kind: str, payload: dict[str, Any]) -> dict[str, str]:
+def _entry(kind: str, payload: dict[str, Any]) -> dict[Any, Any]:
     return {"kind": kind, "data": json.dumps(payload, separators=(",", ":"))}
 
 
@@ -84,12 +84,17 @@ class AsyncEventLogWriter:
 
 
 def append_event_sync(
-    client: redis.Redis, generation_id: str, seq: int, kind: str, payload: dict[str, Any], ttl_s: int
+    client: redis.Redis,
+    generation_id: str,
+    seq: int,
+    kind: str,
+    payload: dict[str, Any],
+    ttl_s: int,
 ) -> None:
     """One write from synchronous code (a generation cancelled before it started)."""
     key = log_key(generation_id)
     with client.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")  # type: ignore[arg-type]
+        pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
         pipe.expire(key, ttl_s)
         pipe.execute()
 
@@ -98,10 +103,11 @@ async def read_events(
     client: aioredis.Redis, generation_id: str, after_seq: int, block_ms: int
 ) -> list[Event]:
     """Events with seq > ``after_seq``, waiting up to ``block_ms`` for the first one."""
-    response = await client.xread({log_key(generation_id): f"0-{after_seq}"}, block=block_ms)
+    response: Any = await client.xread({log_key(generation_id): f"0-{after_seq}"}, block=block_ms)
     if not response:
         return []
-    _key, entries = response[0]
+    # RESP2 answers [[key, entries]]; RESP3 answers {key: [entries]}.
+    entries = response[0][1] if isinstance(response, list) else next(iter(response.values()))[0]
     return _parse(entries)
 
 

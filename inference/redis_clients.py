@@ -19,7 +19,9 @@ def get_redis() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL, decode_responses=True, socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
         )
     return _sync_client
 
@@ -30,7 +32,9 @@ def get_async_redis() -> aioredis.Redis:
     client = _async_clients.get(loop)
     if client is None:
         client = aioredis.Redis.from_url(
-            settings.REDIS_URL, decode_responses=True, socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
         )
         _async_clients[loop] = client
     return client

@@ -37,7 +37,9 @@ _host: EngineHost | None = None
 
 def get_host() -> EngineHost:
     if _host is None:
-        raise RuntimeError("this process holds no engine; start workers with `python -m inference.worker`")
+        raise RuntimeError(
+            "this process holds no engine; start workers with `python -m inference.worker`"
+        )
     return _host
 
 
@@ -47,7 +49,9 @@ class EngineHost:
         self.worker_id = f"{spec.name}@{socket.gethostname()}:{os.getpid()}"
         self.engine = create_engine(spec)
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="engine-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="engine-loop", daemon=True
+        )
         self._thread.start()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -128,7 +132,9 @@ class EngineHost:
             get_async_redis(), generation_id, settings.INFERENCE["EVENT_LOG_TTL_S"]
         )
 
-    async def _stream(self, request: GenerationRequest, writer: events.AsyncEventLogWriter) -> Outcome:
+    async def _stream(
+        self, request: GenerationRequest, writer: events.AsyncEventLogWriter
+    ) -> Outcome:
         interval = settings.INFERENCE["FRAME_INTERVAL_MS"] / 1000.0
         return await stream_to_log(self.engine, request, writer, interval)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -22,7 +22,8 @@ from inference.errors import InvalidRequest, NotFound
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
 
-User = AbstractBaseUser | AnonymousUser
+# The request's user; anonymous users never get past the entry points' auth checks.
+User: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ def _parse_uuid(value: Any, what: str) -> uuid.UUID:
         raise NotFound(what) from None
 
 
-def create_conversation(user: User, model: str, system_prompt: str = "", title: str = "") -> Conversation:
+def create_conversation(
+    user: User, model: str, system_prompt: str = "", title: str = ""
+) -> Conversation:
     get_model(model)  # refuses unknown models
     return Conversation.objects.create(
         user=user, model=model, system_prompt=system_prompt[:20_000], title=title[:200]

@@ -13,7 +13,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from engines.base import FINISH_CANCELLED, FINISH_ERROR, Delta, Engine, EngineError, GenerationRequest
+from engines.base import (
+    FINISH_CANCELLED,
+    FINISH_ERROR,
+    Delta,
+    Engine,
+    EngineError,
+    GenerationRequest,
+)
 from inference.events import AsyncEventLogWriter
 
 _END = object()

@@ -121,19 +121,36 @@ def run(port: int) -> int:
         env.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
         subprocess.run([python, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True)
         served = subprocess.run(
-            [python, "manage.py", "served_models"], cwd=ROOT, env=env, check=True,
-            capture_output=True, text=True,
+            [python, "manage.py", "served_models"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.split()
         processes = [
             subprocess.Popen(
-                [python, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(port), "--ws", "websockets"],
-                cwd=ROOT, env=env,
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "playground.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--ws",
+                    "websockets",
+                ],
+                cwd=ROOT,
+                env=env,
             )
         ]
         for model in served:
             processes.append(
-                subprocess.Popen([python, "-m", "inference.worker", "--model", model], cwd=ROOT, env=env)
+                subprocess.Popen(
+                    [python, "-m", "inference.worker", "--model", model], cwd=ROOT, env=env
+                )
             )
         print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
         stopping = False
@@ -161,7 +178,9 @@ def exec_command(command: list[str]) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     run_parser = sub.add_parser("run")
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

@@ -45,7 +45,9 @@ def redis_client() -> redis.Redis:
 
 
 @pytest.fixture(scope="session")
-def service_env(django_db_setup: None, django_db_blocker: object, redis_client: redis.Redis) -> dict[str, str]:
+def service_env(
+    django_db_setup: None, django_db_blocker: object, redis_client: redis.Redis
+) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "playground.settings.test",
@@ -56,15 +58,30 @@ def service_env(django_db_setup: None, django_db_blocker: object, redis_client: 
 
 
 @pytest.fixture(scope="session")
-def live_server_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server_url(
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("logs") / "asgi.log"
     _SERVICE_LOGS.append(log)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "playground.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--ws", "websockets"],
-            cwd=ROOT, env=service_env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "playground.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets",
+            ],
+            cwd=ROOT,
+            env=service_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = LiveServer(proc, port, log)
     try:
@@ -75,7 +92,9 @@ def live_server_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="session")
-def workers(service_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerPool]:
+def workers(
+    service_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerPool]:
     log_dir = tmp_path_factory.mktemp("workers")
     _SERVICE_LOGS.extend(log_dir / f"{model}.log" for model in SERVED_IN_TESTS)
     pool = WorkerPool(service_env, log_dir, redis_client)
@@ -106,7 +125,6 @@ def bob(transactional_db: None):  # type: ignore[no-untyped-def]
     from django.contrib.auth.models import User
 
     return User.objects.create_user("bob", password="bob-password-1")
-
 
 
 _SERVICE_LOGS: list[Path] = []

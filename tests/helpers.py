@@ -53,7 +53,10 @@ class WorkerPool:
         log = open(self.log_dir / f"{model}.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.procs[model] = subprocess.Popen(
             [sys.executable, "-m", "inference.worker", "--model", model, "--loglevel", "WARNING"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def heartbeat(self, model: str) -> dict[str, Any] | None:
@@ -71,7 +74,9 @@ class WorkerPool:
             if all(self.heartbeat(m) for m in models):
                 return
             time.sleep(0.2)
-        raise RuntimeError("workers did not come online:\n" + "\n".join(self.logs(m) for m in models))
+        raise RuntimeError(
+            "workers did not come online:\n" + "\n".join(self.logs(m) for m in models)
+        )
 
     def logs(self, model: str) -> str:
         return (self.log_dir / f"{model}.log").read_text(errors="replace")[-5000:]
@@ -111,7 +116,14 @@ class ChatSocket:
         return json.loads(self.conn.recv(timeout=timeout))
 
     def generate(self, conversation_id: Any, content: str, **extra: Any) -> dict[str, Any]:
-        self.send({"type": "generate", "conversation_id": str(conversation_id), "content": content, **extra})
+        self.send(
+            {
+                "type": "generate",
+                "conversation_id": str(conversation_id),
+                "content": content,
+                **extra,
+            }
+        )
         event = self.recv()
         assert event["type"] == "accepted", event
         return event

@@ -42,7 +42,9 @@ class Message(models.Model):
     TERMINAL = (Status.DONE, Status.CANCELLED, Status.ERROR)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     # Messages form a tree (edits and regenerations branch); the UI shows one path.
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"

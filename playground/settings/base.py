@@ -58,7 +58,9 @@ TEMPLATES = [
 
 # DATABASE_URL / REDIS_URL are always set: by the operator, or by
 # `python -m playground.services` which starts embedded servers when they are absent.
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/playground")}
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/playground")
+}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

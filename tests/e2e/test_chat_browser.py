@@ -51,7 +51,9 @@ def test_refreshing_mid_answer_keeps_streaming_without_gaps(stack, alice, page) 
     expect(body).to_contain_text("t5 ")
     page.reload()  # mid-stream: the fake emits 100 tokens/s and max_tokens is 512
     body = page.locator(".msg.assistant").last.locator(".body")
-    expect(page.locator(".msg.assistant").last).not_to_have_class(re.compile("streaming"), timeout=30_000)
+    expect(page.locator(".msg.assistant").last).not_to_have_class(
+        re.compile("streaming"), timeout=30_000
+    )
     expected = "".join(f"t{i} " for i in range(512))
     assert body.text_content() == expected
     reply = Message.objects.get(role="assistant", conversation__user=alice)

@@ -55,11 +55,17 @@ def test_batched_requests_produce_the_same_text_as_alone(engine: TorchEngine) ->
     ]
 
     async def alone():  # type: ignore[no-untyped-def]
-        return [await _run(engine, f"a{i}", p, temperature=0.0, max_tokens=16) for i, p in enumerate(prompts)]
+        return [
+            await _run(engine, f"a{i}", p, temperature=0.0, max_tokens=16)
+            for i, p in enumerate(prompts)
+        ]
 
     async def together():  # type: ignore[no-untyped-def]
         return await asyncio.gather(
-            *[_run(engine, f"b{i}", p, temperature=0.0, max_tokens=16) for i, p in enumerate(prompts)]
+            *[
+                _run(engine, f"b{i}", p, temperature=0.0, max_tokens=16)
+                for i, p in enumerate(prompts)
+            ]
         )
 
     solo = [text for text, _ in asyncio.run(alone())]
@@ -68,7 +74,9 @@ def test_batched_requests_produce_the_same_text_as_alone(engine: TorchEngine) ->
 
 
 def test_max_tokens_and_stop_strings_end_the_stream(engine: TorchEngine) -> None:
-    text, last = asyncio.run(_run(engine, "m", "Write a long story.", temperature=0.0, max_tokens=5))
+    text, last = asyncio.run(
+        _run(engine, "m", "Write a long story.", temperature=0.0, max_tokens=5)
+    )
     assert last.finish_reason == "length" and last.output_tokens == 5
     text, last = asyncio.run(
         _run(engine, "s", "What is the capital of France?", temperature=0.0, stop=["Paris"])
@@ -77,15 +85,21 @@ def test_max_tokens_and_stop_strings_end_the_stream(engine: TorchEngine) -> None
 
 
 def test_seeded_sampling_is_reproducible(engine: TorchEngine) -> None:
-    first, _ = asyncio.run(_run(engine, "r1", "Tell me a joke.", temperature=1.0, seed=7, max_tokens=12))
-    second, _ = asyncio.run(_run(engine, "r2", "Tell me a joke.", temperature=1.0, seed=7, max_tokens=12))
+    first, _ = asyncio.run(
+        _run(engine, "r1", "Tell me a joke.", temperature=1.0, seed=7, max_tokens=12)
+    )
+    second, _ = asyncio.run(
+        _run(engine, "r2", "Tell me a joke.", temperature=1.0, seed=7, max_tokens=12)
+    )
     assert first == second
 
 
 def test_abort_stops_generation_promptly(engine: TorchEngine) -> None:
     async def scenario():  # type: ignore[no-untyped-def]
         request = GenerationRequest(
-            "abort-me", [ChatMessage("user", "Write a very long story.")], SamplingParams(max_tokens=500)
+            "abort-me",
+            [ChatMessage("user", "Write a very long story.")],
+            SamplingParams(max_tokens=500),
         )
         seen = 0
         aborted_at = None

@@ -52,7 +52,9 @@ def test_tokens_are_coalesced_into_frames(stack, alice) -> None:  # type: ignore
 
 
 @pytest.mark.parametrize("model", ["fake-rate", "smollm2"])
-def test_stop_ends_the_generation_and_the_worker_stops_producing(stack, alice, workers, model) -> None:  # type: ignore[no-untyped-def]
+def test_stop_ends_the_generation_and_the_worker_stops_producing(
+    stack, alice, workers, model
+) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, model)
     with ChatSocket(stack, alice) as ws:
         accepted = ws.generate(
@@ -138,9 +140,23 @@ def _error_then_still_usable(ws: ChatSocket, frame, code: str, conversation_id) 
         ({"type": "dance"}, "unknown_type"),
         ({"type": "generate", "content": "hi", "conversation_id": "not-a-uuid"}, "not_found"),
         ({"type": "generate", "content": "", "conversation_id": "CONV"}, "invalid_request"),
-        ({"type": "generate", "content": "x" * 40_000, "conversation_id": "CONV"}, "invalid_request"),
-        ({"type": "generate", "content": "hi", "conversation_id": "CONV", "params": {"temperature": 9}}, "invalid_request"),
-        ({"type": "generate", "content": "hi", "conversation_id": "CONV", "model": "gpt-9"}, "invalid_request"),
+        (
+            {"type": "generate", "content": "x" * 40_000, "conversation_id": "CONV"},
+            "invalid_request",
+        ),
+        (
+            {
+                "type": "generate",
+                "content": "hi",
+                "conversation_id": "CONV",
+                "params": {"temperature": 9},
+            },
+            "invalid_request",
+        ),
+        (
+            {"type": "generate", "content": "hi", "conversation_id": "CONV", "model": "gpt-9"},
+            "invalid_request",
+        ),
         ({"type": "resume", "generation_id": "CONV", "after_seq": -1}, "invalid_request"),
         ({"type": "stop", "generation_id": "00000000-0000-0000-0000-000000000000"}, "not_found"),
     ],
@@ -151,13 +167,19 @@ def test_bad_frames_get_an_error_and_the_socket_stays_usable(stack, alice, frame
         frame = {k: (str(conversation.id) if v == "CONV" else v) for k, v in frame.items()}
     with ChatSocket(stack, alice) as ws:
         _error_then_still_usable(ws, frame, code, conversation.id)
-    assert not Message.objects.filter(conversation=conversation, content__startswith="x" * 100).exists()
+    assert not Message.objects.filter(
+        conversation=conversation, content__startswith="x" * 100
+    ).exists()
 
 
 def test_an_oversized_frame_is_refused(stack, alice) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, "fake-rate")
     with ChatSocket(stack, alice) as ws:
-        frame = {"type": "generate", "conversation_id": str(conversation.id), "content": "y" * 300_000}
+        frame = {
+            "type": "generate",
+            "conversation_id": str(conversation.id),
+            "content": "y" * 300_000,
+        }
         _error_then_still_usable(ws, frame, "too_large", conversation.id)
 
 

@@ -11,5 +11,7 @@ class Command(BaseCommand):
         catalogue = get_catalogue()
         for name in settings.PLAYGROUND_SERVED_MODELS:
             if name not in catalogue:
-                raise SystemExit(f"PLAYGROUND_SERVED_MODELS names {name!r}, which is not in the catalogue")
+                raise SystemExit(
+                    f"PLAYGROUND_SERVED_MODELS names {name!r}, which is not in the catalogue"
+                )
             self.stdout.write(name)

@@ -1,0 +1,1 @@
+"""Inference engines behind one protocol. Plain Python: nothing here imports Django."""

@@ -1,0 +1,5 @@
+"""Engine command line: ``python -m engines --help``."""
+
+from engines.cli import main
+
+main()
