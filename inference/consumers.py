@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -24,10 +25,17 @@ from inference.redis_clients import get_async_redis
 from playground.chat.models import Message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLOSE_UNAUTHENTICATED = 4401
 RELAY_BLOCK_MS = 5000
 MAX_RELAYS_PER_SOCKET = 16
+
+
+def _db(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """ORM work off the event loop, on a thread pool rather than Channels' single
+    shared thread, so one socket's query never waits behind every other socket's."""
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -83,7 +91,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         model = content.get("model")
         if model is not None and not isinstance(model, str):
             raise InvalidRequest("model must be a string")
-        ticket = await database_sync_to_async(services.start_generation)(
+        ticket = await _db(services.start_generation)(
             self.user,
             content.get("conversation_id"),
             content.get("content"),
@@ -103,15 +111,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.start_relay(ticket.generation_id, 0)
 
     async def on_stop(self, content: dict[str, Any]) -> None:
-        await database_sync_to_async(services.request_stop)(self.user, content.get("generation_id"))
+        await _db(services.request_stop)(self.user, content.get("generation_id"))
 
     async def on_resume(self, content: dict[str, Any]) -> None:
         after = content.get("after_seq", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise InvalidRequest("after_seq must be a non-negative integer")
-        message = await database_sync_to_async(services.get_generation)(
-            self.user, content.get("generation_id")
-        )
+        message = await _db(services.get_generation)(self.user, content.get("generation_id"))
         self.start_relay(str(message.id), after)
 
     def start_relay(self, generation_id: str, after_seq: int) -> None:
@@ -149,7 +155,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _log_is_gone(self, client: Any, generation_id: str) -> bool:
         if await events.log_exists(client, generation_id):
             return False
-        status = await database_sync_to_async(
+        status = await _db(
             lambda: (
                 Message.objects.filter(pk=generation_id).values_list("status", flat=True).first()
             )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from engines.base import ChatMessage
-from playground.chat.models import Message
+from playground.chat.models import Conversation, Message
 
 
-def branch_before(message: Message) -> list[Message]:
-    """Messages from the root of the conversation down to ``message``'s parent, in order."""
-    by_id = {m.id: m for m in message.conversation.messages.all()}
+def branch_to(messages: Iterable[Message], reply: Message) -> list[Message]:
+    """The messages from the conversation's root down to ``reply``'s parent, in order."""
+    by_id = {m.id: m for m in messages}
     chain: list[Message] = []
-    current = by_id.get(message.parent_id) if message.parent_id else None
+    current = by_id.get(reply.parent_id) if reply.parent_id else None
     while current is not None:
         chain.append(current)
         current = by_id.get(current.parent_id) if current.parent_id else None
@@ -18,16 +20,17 @@ def branch_before(message: Message) -> list[Message]:
     return chain
 
 
-def prompt_messages(assistant: Message) -> list[ChatMessage]:
-    """The chat the engine continues. Failed or empty replies are left out."""
-    conversation = assistant.conversation
-    messages: list[ChatMessage] = []
+def prompt_messages(
+    conversation: Conversation, messages: Iterable[Message], reply: Message
+) -> list[ChatMessage]:
+    """The chat the engine continues for ``reply``. Failed or empty replies are left out."""
+    prompt: list[ChatMessage] = []
     if conversation.system_prompt.strip():
-        messages.append(ChatMessage("system", conversation.system_prompt))
-    for message in branch_before(assistant):
+        prompt.append(ChatMessage("system", conversation.system_prompt))
+    for message in branch_to(messages, reply):
         if message.role == Message.Role.ASSISTANT and (
             message.status == Message.Status.ERROR or not message.content
         ):
             continue
-        messages.append(ChatMessage(message.role, message.content))
-    return messages
+        prompt.append(ChatMessage(message.role, message.content))
+    return prompt

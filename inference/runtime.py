@@ -14,23 +14,32 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
-from engines.base import FINISH_ERROR, GenerationRequest, SamplingParams
+from engines.base import (
+    FINISH_CANCELLED,
+    FINISH_ERROR,
+    ChatMessage,
+    GenerationRequest,
+    SamplingParams,
+)
 from engines.catalogue import ModelSpec
 from engines.registry import create_engine
 from inference import events
 from inference.heartbeats import publish_heartbeat
-from inference.history import prompt_messages
 from inference.redis_clients import get_async_redis
 from inference.streaming import Outcome, stream_to_log
 from playground.chat.models import Message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _host: EngineHost | None = None
 
@@ -55,6 +64,7 @@ class EngineHost:
         self._thread.start()
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._db = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engine-db")
         self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat_forever(), self.loop)
 
     @classmethod
@@ -92,19 +102,16 @@ class EngineHost:
                 log.exception("heartbeat failed")
             await asyncio.sleep(interval)
 
-    def run_generation(self, generation_id: str) -> None:
+    def run_generation(self, generation_id: str, job: dict[str, Any]) -> None:
         """Claim a queued generation, stream it, and write its final record."""
-        claimed = Message.objects.filter(pk=generation_id, status=Message.Status.QUEUED).update(
-            status=Message.Status.RUNNING, started_at=timezone.now()
-        )
-        if not claimed:
+        started_at = timezone.now()
+        if not self._db_call(_claim, generation_id, started_at):
             return  # stopped before it started, or already taken
-        message = Message.objects.select_related("conversation").get(pk=generation_id)
-        params = dict(message.params)
+        params = dict(job["params"])
         params["stop"] = tuple(params.get("stop", ()))
         request = GenerationRequest(
             request_id=generation_id,
-            messages=prompt_messages(message),
+            messages=[ChatMessage(m["role"], m["content"]) for m in job["messages"]],
             params=SamplingParams(**params),
         )
         writer = self._call(self._writer(generation_id))
@@ -120,8 +127,16 @@ class EngineHost:
         finally:
             with self._lock:
                 self._in_flight -= 1
-        self._finish(message, outcome)
+        self._db_call(_finish, generation_id, started_at, outcome)
         self._call(self._close_log(writer, outcome))
+
+    def _db_call(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ORM work on the host's few database threads, whose connections stay open.
+
+        Celery's task threads are many (one per concurrent generation) and each
+        would open its own connection on first use: ~10 ms on the way to the first token.
+        """
+        return self._db.submit(_with_connection_check, function, *args).result()
 
     def _call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
@@ -145,35 +160,50 @@ class EngineHost:
             )
         await writer.append(events.TERMINAL_KIND, _done_payload(outcome))
 
-    def _finish(self, message: Message, outcome: Outcome) -> None:
-        """The single final write of the reply (before `done`, so a refresh sees it)."""
-        created = message.created_at
-        started = message.started_at or created
-        finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
-        first = _dt(outcome.first_token_at) if outcome.first_token_at else None
-        tpot = None
-        if first and outcome.output_tokens > 1:
-            tpot = (finished - first).total_seconds() * 1000 / (outcome.output_tokens - 1)
-        status = {
-            "cancelled": Message.Status.CANCELLED,
-            FINISH_ERROR: Message.Status.ERROR,
-        }.get(outcome.finish_reason or FINISH_ERROR, Message.Status.DONE)
-        Message.objects.filter(pk=message.pk).update(
-            content=outcome.text,
-            reasoning="".join(outcome.reasoning),
-            status=status,
-            finish_reason=outcome.finish_reason or FINISH_ERROR,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message[:2000],
-            prompt_tokens=outcome.prompt_tokens,
-            output_tokens=outcome.output_tokens,
-            first_token_at=first,
-            finished_at=finished,
-            queue_wait_ms=_ms(started - created),
-            ttft_ms=_ms(first - created) if first else None,
-            tpot_ms=tpot,
-            total_ms=_ms(finished - created),
+
+def _with_connection_check(function: Callable[..., T], *args: Any) -> T:
+    close_old_connections()  # drop connections that are broken or past CONN_MAX_AGE
+    return function(*args)
+
+
+def _claim(generation_id: str, started_at: datetime) -> bool:
+    """Move ``queued`` → ``running``; False if a Stop (or another worker) got there first."""
+    return bool(
+        Message.objects.filter(pk=generation_id, status=Message.Status.QUEUED).update(
+            status=Message.Status.RUNNING, started_at=started_at
         )
+    )
+
+
+def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
+    """The single final write of the reply (before `done`, so a refresh sees it)."""
+    created = Message.objects.values_list("created_at", flat=True).get(pk=generation_id)
+    finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
+    first = _dt(outcome.first_token_at) if outcome.first_token_at else None
+    tpot = None
+    if first and outcome.output_tokens > 1:
+        tpot = (finished - first).total_seconds() * 1000 / (outcome.output_tokens - 1)
+    finish_reason = outcome.finish_reason or FINISH_ERROR
+    status = {
+        FINISH_CANCELLED: Message.Status.CANCELLED,
+        FINISH_ERROR: Message.Status.ERROR,
+    }.get(finish_reason, Message.Status.DONE)
+    Message.objects.filter(pk=generation_id).update(
+        content=outcome.text,
+        reasoning="".join(outcome.reasoning),
+        status=status,
+        finish_reason=finish_reason,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message[:2000],
+        prompt_tokens=outcome.prompt_tokens,
+        output_tokens=outcome.output_tokens,
+        first_token_at=first,
+        finished_at=finished,
+        queue_wait_ms=_ms(started - created),
+        ttft_ms=_ms(first - created) if first else None,
+        tpot_ms=tpot,
+        total_ms=_ms(finished - created),
+    )
 
 
 def _done_payload(outcome: Outcome) -> dict[str, Any]:

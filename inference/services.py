@@ -7,7 +7,7 @@ API) call these functions; they never talk to Celery or Redis themselves.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from engines.base import FINISH_CANCELLED, SamplingParams
 from inference import events
 from inference.catalogue import get_model
 from inference.errors import InvalidRequest, NotFound
+from inference.history import prompt_messages
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
 
@@ -87,20 +88,28 @@ def start_generation(
         raise InvalidRequest("params must be an object")
 
     with transaction.atomic():
-        conversation = get_conversation(user, conversation_id)
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        pk = _parse_uuid(conversation_id, "conversation")
+        # Locked: two generates in one conversation must not both pick the same parent.
+        conversation = (
+            Conversation.objects.select_for_update().filter(pk=pk, user_id=user.pk).first()
+        )
+        if conversation is None:
+            raise NotFound("conversation")
         spec = get_model(model or conversation.model)
         try:
             sampling = SamplingParams.from_dict({**spec.default_sampling, **(params or {})})
         except (TypeError, ValueError) as exc:
             raise InvalidRequest(str(exc)) from None
         if sampling.max_tokens > spec.max_output_tokens:
-            sampling = SamplingParams(**{**sampling.__dict__, "max_tokens": spec.max_output_tokens})
-        last = conversation.messages.order_by("-created_at").first()
-        user_message = Message.objects.create(
-            conversation=conversation, parent=last, role=Message.Role.USER, content=content
+            sampling = replace(sampling, max_tokens=spec.max_output_tokens)
+        earlier = list(conversation.messages.order_by("created_at"))
+        user_message = Message(
+            conversation=conversation,
+            parent=earlier[-1] if earlier else None,
+            role=Message.Role.USER,
+            content=content,
         )
-        reply = Message.objects.create(
+        reply = Message(
             conversation=conversation,
             parent=user_message,
             role=Message.Role.ASSISTANT,
@@ -108,16 +117,27 @@ def start_generation(
             model=spec.name,
             params=sampling.to_dict(),
         )
+        Message.objects.bulk_create([user_message, reply])
         if not conversation.title:
             conversation.title = content.strip().splitlines()[0][:80]
         conversation.model = spec.name
         conversation.save(update_fields=["title", "model", "updated_at"])
-        position = Message.objects.filter(
-            model=spec.name, status=Message.Status.QUEUED, created_at__lt=reply.created_at
-        ).count()
+        # Everything the worker needs travels with the task, so it starts without
+        # reading the conversation back (plain JSON, as every task payload).
+        job = {
+            "messages": [
+                {"role": m.role, "content": m.content}
+                for m in prompt_messages(conversation, [*earlier, user_message], reply)
+            ],
+            "params": sampling.to_dict(),
+        }
         generation_id = str(reply.id)
-        transaction.on_commit(lambda: _enqueue(generation_id, spec.queue))
+        transaction.on_commit(lambda: _enqueue(generation_id, spec.queue, job))
 
+    # After the commit: the worker is already on its way while this counts.
+    position = Message.objects.filter(
+        model=spec.name, status=Message.Status.QUEUED, created_at__lt=reply.created_at
+    ).count()
     return GenerationTicket(
         generation_id=generation_id,
         user_message_id=str(user_message.id),
@@ -126,10 +146,10 @@ def start_generation(
     )
 
 
-def _enqueue(generation_id: str, queue: str) -> None:
+def _enqueue(generation_id: str, queue: str, job: dict[str, Any]) -> None:
     from inference.tasks import generate
 
-    generate.apply_async(args=[generation_id], queue=queue)
+    generate.apply_async(args=[generation_id, job], queue=queue)
 
 
 def request_stop(user: User, generation_id: Any) -> None:

@@ -89,8 +89,22 @@ async def stream_to_log(
     producer = asyncio.create_task(produce())
     outcome = Outcome()
     frame = _Frame()
-    last_flush = -1e9
     abort_sent = False
+    ended = False
+
+    def take(item: object) -> None:
+        nonlocal ended
+        if item is _END:
+            ended = True
+        elif isinstance(item, BaseException):
+            outcome.finish_reason = FINISH_ERROR
+            outcome.error_code = item.code if isinstance(item, EngineError) else "engine_error"
+            outcome.error_message = str(item) or type(item).__name__
+        elif isinstance(item, Delta):
+            _record(outcome, item)
+            for kind, text in split_kinds(item):
+                frame.add(kind, text)
+                (outcome.reasoning if kind == "reasoning" else outcome.content).append(text)
 
     async def flush() -> bool:
         stop = False
@@ -99,37 +113,26 @@ async def stream_to_log(
         return stop
 
     try:
-        while True:
-            now = time.monotonic()
-            wait = max(0.0, last_flush + frame_interval_s - now) if frame else frame_interval_s
+        # Until the first text: wake on every delta (the first frame goes out at
+        # once), and at least every frame interval to notice a Stop during prefill.
+        while not ended and not frame:
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=wait)
+                take(await asyncio.wait_for(queue.get(), timeout=frame_interval_s))
             except TimeoutError:
-                item = None
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                outcome.finish_reason = FINISH_ERROR
-                outcome.error_code = item.code if isinstance(item, EngineError) else "engine_error"
-                outcome.error_message = str(item) or type(item).__name__
-                continue
-            if isinstance(item, Delta):
-                _record(outcome, item)
-                for kind, text in split_kinds(item):
-                    frame.add(kind, text)
-                    (outcome.reasoning if kind == "reasoning" else outcome.content).append(text)
-            stop = False
-            now = time.monotonic()
-            if frame and now - last_flush >= frame_interval_s:
-                stop = await flush()
-                last_flush = now
-            elif item is None:
-                stop = await writer.cancel_requested()
+                if await writer.cancel_requested() and not abort_sent:
+                    engine.abort(request.request_id)
+                    abort_sent = True
+        # Then one wake-up per frame, whatever the token rate: drain, write, check Stop.
+        while True:
+            while not queue.empty():
+                take(queue.get_nowait())
+            stop = await flush() if frame else await writer.cancel_requested()
             if stop and not abort_sent:
                 engine.abort(request.request_id)
                 abort_sent = True
-        if frame:
-            await flush()
+            if ended:
+                break
+            await asyncio.sleep(frame_interval_s)
     finally:
         if not producer.done():
             engine.abort(request.request_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from inference import runtime
 
 
 @shared_task(name="inference.generate", ignore_result=True)
-def generate(generation_id: str) -> None:
-    """Run one queued generation on this worker's engine."""
-    runtime.get_host().run_generation(generation_id)
+def generate(generation_id: str, job: dict[str, Any]) -> None:
+    """Run one queued generation (``job``: prompt messages and sampling) on this worker's engine."""
+    runtime.get_host().run_generation(generation_id, job)

@@ -1,6 +1,6 @@
 """pytest: the real services, a fast password hasher, short heartbeats.
 
-Tests use Redis database 15 so they never touch a running playground's data.
+Tests use Redis database 15 (benchmarks 14) so they never touch a running playground's data.
 """
 
 import re
@@ -11,7 +11,9 @@ from playground.settings.base import INFERENCE, PLAYGROUND_MODELS, REDIS_URL, ch
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 INFERENCE = {**INFERENCE, "HEARTBEAT_INTERVAL_S": 0.25, "EVENT_LOG_TTL_S": 600}
 
-REDIS_URL = re.sub(r"/\d+$", "", REDIS_URL.rstrip("/")) + "/15"
+REDIS_URL = (
+    re.sub(r"/\d+$", "", REDIS_URL.rstrip("/")) + "/" + env.str("PLAYGROUND_TEST_REDIS_DB", "15")
+)
 CHANNEL_LAYERS = channel_layers(REDIS_URL)
 CELERY_BROKER_URL = REDIS_URL
 

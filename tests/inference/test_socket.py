@@ -45,7 +45,7 @@ def test_tokens_are_coalesced_into_frames(stack, alice) -> None:  # type: ignore
     with ChatSocket(stack, alice) as ws:
         accepted = ws.generate(conversation.id, "go", params={"max_tokens": 100})
         events = ws.events_until_done(accepted["generation_id"])
-    # 100 tokens at 100 tokens/s in ~30 ms frames: far fewer frames than tokens.
+    # 100 tokens at 100 tokens/s in 50 ms frames: far fewer frames than tokens.
     assert text_of(events) == "".join(f"t{i} " for i in range(100))
     assert len(deltas(events)) < 60
     assert events[-1]["finish_reason"] == "length"

@@ -1,0 +1,101 @@
+"""Bring up the full path for a benchmark: its own database, Redis db 14, server and workers.
+
+Run through ``python -m playground.devservers exec --`` (``make bench``), which
+provides DATABASE_URL / REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str, object]]:
+    """Yield (base_url, worker_pool) with Django set up against the bench database."""
+    import psycopg
+
+    base = urlsplit(os.environ["DATABASE_URL"])
+    admin_url = urlunsplit(base._replace(path="/postgres"))
+    with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS playground_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE playground_bench")
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(base._replace(path="/playground_bench")),
+        "PLAYGROUND_TEST_REDIS_DB": "14",
+        "DJANGO_SETTINGS_MODULE": "playground.settings.bench",
+        "FAKE_RATE": str(fake_rate),
+        "PYTHONUNBUFFERED": "1",
+    }
+    os.environ.update(env)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+
+    from tests.helpers import LiveServer, WorkerPool
+
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    client.flushdb()
+    logs = Path(tempfile.mkdtemp(prefix="bench-"))
+    port = _free_port()
+    with open(logs / "asgi.log", "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "playground.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws",
+                "websockets",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(proc, port, logs / "asgi.log")
+    pool = WorkerPool(env, logs, client)
+    try:
+        server.wait_ready()
+        for model in models:
+            pool.start(model)
+        pool.wait_online(models, timeout=300)
+        yield server.url, pool
+    finally:
+        pool.stop()
+        server.stop()
+
+
+def _conninfo(url: str) -> str:
+    import environ
+
+    cfg = environ.Env.db_url_config(url)
+    parts = {"dbname": cfg["NAME"], "user": cfg["USER"], "host": cfg["HOST"], "port": cfg["PORT"]}
+    parts.update(cfg.get("OPTIONS", {}))
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
