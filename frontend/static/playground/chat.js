@@ -149,6 +149,8 @@
     pending = reply;
     setBusy(true);
     prompt.value = "";
+    const title = document.querySelector(".conversations li.current a");
+    if (title && title.textContent === "Untitled") title.textContent = text.trim().split("\n")[0].slice(0, 80);
   });
 
   prompt.addEventListener("keydown", function (e) {

