@@ -17,6 +17,7 @@ FINISH_STOP = "stop"  # end-of-sequence token or a stop string
 FINISH_LENGTH = "length"  # max_tokens or the model's context reached
 FINISH_CANCELLED = "cancelled"  # aborted by the user
 FINISH_ERROR = "error"
+FINISH_LOOP = "loop"  # stopped by the server: the output was repeating itself
 
 
 class EngineError(Exception):
@@ -106,6 +107,8 @@ class GenerationRequest:
     request_id: str
     messages: list[ChatMessage]
     params: SamplingParams = field(default_factory=SamplingParams)
+    # Passed to the chat template (Qwen 3.5: {"enable_thinking": False}).
+    chat_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -25,7 +25,17 @@ class ModelSpec:
     max_output_tokens: int = 4096
     # Sampling used where a request does not say (from the model card).
     default_sampling: dict[str, Any] = field(default_factory=dict)
+    # Thinking mode: "on" (thinks unless told not to), "off" (answers directly
+    # unless asked to think) or "" (the model has no thinking mode).
+    thinking: str = ""
+    presets: tuple[str, ...] = ()  # sampling preset names (engines.qwen35.family.PRESETS)
+    info: dict[str, Any] = field(default_factory=dict)  # parameters, modalities, ...
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deployed(self) -> bool:
+        """Whether a checkpoint is configured (catalogue-only entries have no path)."""
+        return bool(self.path)
 
     @property
     def label(self) -> str:
@@ -41,21 +51,30 @@ def load_catalogue(entries: list[dict[str, Any]]) -> dict[str, ModelSpec]:
             raise ValueError(f"catalogue entry without a name: {entry!r}")
         if name in catalogue:
             raise ValueError(f"model {name!r} is listed twice in the catalogue")
-        missing = [key for key in ("backend", "path", "context_length") if key not in entry]
+        missing = [key for key in ("backend", "context_length") if key not in entry]
         if missing:
             raise ValueError(f"model {name!r} lacks {', '.join(missing)}")
         catalogue[name] = ModelSpec(
             name=name,
             backend=entry["backend"],
-            path=str(entry["path"]),
+            path=str(entry.get("path") or ""),
             queue=entry.get("queue") or f"model.{name}",
             context_length=int(entry["context_length"]),
             display_name=entry.get("display_name", ""),
             max_output_tokens=int(entry.get("max_output_tokens", 4096)),
             default_sampling=dict(entry.get("default_sampling", {})),
+            thinking=_thinking_mode(name, entry.get("thinking", "")),
+            presets=tuple(entry.get("presets", ())),
+            info=dict(entry.get("info", {})),
             options=dict(entry.get("options", {})),
         )
     return catalogue
+
+
+def _thinking_mode(name: str, value: Any) -> str:
+    if value not in ("on", "off", ""):
+        raise ValueError(f"model {name!r}: thinking must be 'on', 'off' or ''")
+    return str(value)
 
 
 def resolve_model_path(path: str) -> Path:

@@ -9,6 +9,7 @@ take under a second.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -60,11 +61,14 @@ def materialise_gguf(gguf: Path, cache_dir: Path) -> Path:
 def load_causal_lm(path: Path, cache_dir: Path, dtype: str = "float32") -> tuple[Any, Any]:
     """Load (model, tokenizer) for inference from a checkpoint directory or GGUF file."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
     if path.is_file() and path.suffix == ".gguf":
         path = materialise_gguf(path, cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    config = json.loads((path / "config.json").read_text())
+    # Vision-language checkpoints (every published Qwen 3.5) load whole, encoder included.
+    auto = AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
+    model = auto.from_pretrained(path, dtype=getattr(torch, dtype))
     model.eval()
     return model, tokenizer

@@ -76,3 +76,91 @@ class StopStringFilter:
             if any(stop.startswith(suffix) for stop in self._stops):
                 return size
         return 0
+
+
+THINK_END = "</think>"
+
+
+class ReasoningSplitter:
+    """Splits a Qwen-style stream into reasoning and answer at ``</think>``.
+
+    With thinking on, the prompt already opened ``<think>``, so output is
+    reasoning until ``</think>`` and answer after it. The tag can arrive cut
+    across deltas (``"</th"`` + ``"ink>"``): text that could be the start of
+    the tag is held back until the next piece decides. The newlines the model
+    puts after the tag are not part of the answer.
+    """
+
+    def __init__(self, thinking: bool) -> None:
+        self.in_reasoning = thinking
+        self._pending = ""
+        self._answer_started = False
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        """Return ``(kind, text)`` pieces that are safe to emit."""
+        out: list[tuple[str, str]] = []
+        if self.in_reasoning:
+            self._pending += text
+            cut = self._pending.find(THINK_END)
+            if cut < 0:
+                keep = _partial_suffix(self._pending, THINK_END)
+                ready = self._pending[: len(self._pending) - keep]
+                self._pending = self._pending[len(self._pending) - keep :]
+                if ready:
+                    out.append(("reasoning", ready))
+                return out
+            if cut:
+                out.append(("reasoning", self._pending[:cut]))
+            text = self._pending[cut + len(THINK_END) :]
+            self._pending = ""
+            self.in_reasoning = False
+        if not self._answer_started:
+            text = text.lstrip("\n")
+            self._answer_started = bool(text)
+        if text:
+            out.append(("content", text))
+        return out
+
+    def flush(self) -> list[tuple[str, str]]:
+        pending, self._pending = self._pending, ""
+        return [("reasoning", pending)] if pending else []
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
+    for size in range(min(len(text), len(tag) - 1), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class LoopDetector:
+    """Notices degenerate output: the same span repeated back to back.
+
+    A span of ``p`` characters repeated so that the repeats cover at least
+    ``min_chars`` (and at least ``min_repeats`` times) at the end of the text
+    counts as a loop. Checked on a bounded tail, so the cost per call is
+    constant however long the output grows.
+    """
+
+    def __init__(
+        self, min_span: int = 8, min_repeats: int = 4, min_chars: int = 256, window: int = 2048
+    ) -> None:
+        self.min_span = min_span
+        self.min_repeats = min_repeats
+        self.min_chars = min_chars
+        self.window = window
+        self._tail = ""
+
+    def feed(self, text: str) -> bool:
+        """Add output text; return True if the output now ends in a loop."""
+        self._tail = (self._tail + text)[-self.window :]
+        tail = self._tail
+        for span in range(self.min_span, len(tail) // self.min_repeats + 1):
+            repeats = max(self.min_repeats, -(-self.min_chars // span))
+            if repeats * span > len(tail):
+                break
+            unit = tail[-span:]
+            if tail.endswith(unit * repeats):
+                return True
+        return False

@@ -62,23 +62,59 @@ def _pad_left(tensor: torch.Tensor, amount: int) -> torch.Tensor:
     return torch.cat([pad, tensor], dim=-2)
 
 
+def _is_kv_layer(layer: Any) -> bool:
+    return getattr(layer, "keys", None) is not None
+
+
+def _is_linear_layer(layer: Any) -> bool:
+    # Gated DeltaNet (Qwen 3.5, Qwen3-Next) layers keep fixed-size conv and recurrent states.
+    return hasattr(layer, "conv_states") and hasattr(layer, "recurrent_states")
+
+
 def merge_caches(batch: Any, new: Any, pad_batch: int, pad_new: int) -> None:
-    """Append ``new``'s single row to ``batch`` in place, left-padding attention KV."""
+    """Append ``new``'s single row to ``batch`` in place.
+
+    Attention KV is left-padded to a common length; linear-attention states
+    have no sequence axis and are simply stacked. Hybrid layers have both.
+    """
     for held, joining in zip(batch.layers, new.layers, strict=True):
-        if hasattr(held, "keys") and held.keys is not None:
+        handled = False
+        if _is_kv_layer(held):
             held.keys = torch.cat(
                 [_pad_left(held.keys, pad_batch), _pad_left(joining.keys, pad_new)]
             )
             held.values = torch.cat(
                 [_pad_left(held.values, pad_batch), _pad_left(joining.values, pad_new)]
             )
-        else:
+            handled = True
+        if _is_linear_layer(held):
+            for index in held.conv_states:
+                for name in ("conv_states", "recurrent_states"):
+                    mine, theirs = getattr(held, name)[index], getattr(joining, name)[index]
+                    if mine is not None and theirs is not None:
+                        getattr(held, name)[index] = torch.cat([mine, theirs])
+            handled = True
+        if not handled:
             raise NotImplementedError(f"cannot batch cache layer {type(held).__name__}")
+
+
+def select_cache_rows(cache: Any, index: torch.Tensor) -> None:
+    """Keep only the batch rows in ``index`` (finished requests leave the batch)."""
+    for layer in cache.layers:
+        if _is_kv_layer(layer):
+            layer.keys = layer.keys[index]
+            layer.values = layer.values[index]
+        if _is_linear_layer(layer):
+            for name in ("conv_states", "recurrent_states"):
+                states = getattr(layer, name)
+                for key, value in states.items():
+                    if value is not None:
+                        states[key] = value[index]
 
 
 def trim_cache_left(cache: Any, columns: int) -> None:
     for layer in cache.layers:
-        if hasattr(layer, "keys") and layer.keys is not None:
+        if _is_kv_layer(layer):
             layer.keys = layer.keys[..., columns:, :]
             layer.values = layer.values[..., columns:, :]
 
@@ -199,7 +235,10 @@ class BatchScheduler:
     def _encode(self, request: GenerationRequest) -> list[int]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, **self.chat_template_kwargs
+            messages,
+            add_generation_prompt=True,
+            tokenize=True,
+            **{**self.chat_template_kwargs, **request.chat_options},
         )
         ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
         return [int(i) for i in ids]
@@ -216,8 +255,10 @@ class BatchScheduler:
                 f"{self.context_length}",
             )
         params = sequence.request.params
+        # Special tokens stay in the text: Qwen's </think> and <tool_call> tags are
+        # special tokens the chat layer must see. End-of-turn tokens never get here.
         sequence.detokenizer = IncrementalDetokenizer(
-            lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)
+            lambda ids: self.tokenizer.decode(ids, skip_special_tokens=False)
         )
         sequence.stops = StopStringFilter(params.stop)
         sequence.generator = torch.Generator()
@@ -329,7 +370,7 @@ class BatchScheduler:
         assert self._mask is not None and self._seen is not None
         self.rows = [self.rows[i] for i in keep]
         index = torch.tensor(keep, dtype=torch.long)
-        self._cache.batch_select_indices(index)
+        select_cache_rows(self._cache, index)
         self._mask = self._mask[index]
         self._seen = self._seen[index]
         # Columns that are padding for every remaining row are dead weight.

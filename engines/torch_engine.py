@@ -3,7 +3,8 @@
 Loads a local checkpoint directory or a GGUF file (dequantised once and
 cached). Options (catalogue ``options``): ``max_batch`` (default 16),
 ``dtype`` (default float32), ``cache_dir`` for converted GGUF files,
-``threads`` for torch's intra-op thread count.
+``threads`` for torch's intra-op thread count, ``synthesise`` (``{"moe": bool,
+"vision": bool}``) to create a tiny Qwen 3.5 checkpoint at ``path`` if missing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class TorchEngine:
         options = spec.options
         if "threads" in options:
             torch.set_num_threads(int(options["threads"]))
+        synth = options.get("synthesise")
+        if synth is not None:  # a tiny synthesised Qwen 3.5, made on first use
+            from engines.qwen35.synth import ensure_synthesised
+
+            ensure_synthesised(
+                Path(spec.path), moe=bool(synth.get("moe")), vision=bool(synth.get("vision"))
+            )
         path = resolve_model_path(spec.path)
         cache_dir = Path(options.get("cache_dir", DEFAULT_CACHE_DIR))
         self.model, self.tokenizer = load_causal_lm(

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -113,12 +114,13 @@ class EngineHost:
             request_id=generation_id,
             messages=[ChatMessage(m["role"], m["content"]) for m in job["messages"]],
             params=SamplingParams(**params),
+            chat_options=dict(job.get("chat_options", {})),
         )
         writer = self._call(self._writer(generation_id))
         with self._lock:
             self._in_flight += 1
         try:
-            outcome = self._call(self._stream(request, writer))
+            outcome = self._call(self._stream(request, writer, bool(job.get("thinking"))))
         except Exception as exc:
             log.exception("generation %s failed", generation_id)
             outcome = Outcome(
@@ -148,10 +150,10 @@ class EngineHost:
         )
 
     async def _stream(
-        self, request: GenerationRequest, writer: events.AsyncEventLogWriter
+        self, request: GenerationRequest, writer: events.AsyncEventLogWriter, thinking: bool
     ) -> Outcome:
         interval = settings.INFERENCE["FRAME_INTERVAL_MS"] / 1000.0
-        return await stream_to_log(self.engine, request, writer, interval)
+        return await stream_to_log(self.engine, request, writer, interval, thinking=thinking)
 
     async def _close_log(self, writer: events.AsyncEventLogWriter, outcome: Outcome) -> None:
         if outcome.error_code:
@@ -184,13 +186,18 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
     if first and outcome.output_tokens > 1:
         tpot = (finished - first).total_seconds() * 1000 / (outcome.output_tokens - 1)
     finish_reason = outcome.finish_reason or FINISH_ERROR
+    reasoning_ms = None
+    if outcome.reasoning_started_at is not None:
+        reasoning_end = outcome.content_started_at or outcome.finished_at or time.time()
+        reasoning_ms = (reasoning_end - outcome.reasoning_started_at) * 1000
     status = {
         FINISH_CANCELLED: Message.Status.CANCELLED,
         FINISH_ERROR: Message.Status.ERROR,
     }.get(finish_reason, Message.Status.DONE)
     Message.objects.filter(pk=generation_id).update(
         content=outcome.text,
-        reasoning="".join(outcome.reasoning),
+        reasoning="".join(outcome.reasoning).strip(),
+        reasoning_ms=reasoning_ms,
         status=status,
         finish_reason=finish_reason,
         error_code=outcome.error_code,

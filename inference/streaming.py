@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from engines.base import (
     FINISH_CANCELLED,
     FINISH_ERROR,
+    FINISH_LOOP,
     Delta,
     Engine,
     EngineError,
     GenerationRequest,
 )
+from engines.text import LoopDetector, ReasoningSplitter
 from inference.events import AsyncEventLogWriter
 
 _END = object()
@@ -34,6 +36,8 @@ class Outcome:
     prompt_tokens: int = 0
     output_tokens: int = 0
     first_token_at: float | None = None  # wall clock (time.time())
+    reasoning_started_at: float | None = None
+    content_started_at: float | None = None
     finished_at: float = 0.0
     error_code: str = ""
     error_message: str = ""
@@ -63,18 +67,19 @@ class _Frame:
         return runs
 
 
-def split_kinds(delta: Delta) -> list[tuple[str, str]]:
-    """Which kind each piece of a delta is. Everything is answer text for now."""
-    return [("content", delta.text)] if delta.text else []
-
-
 async def stream_to_log(
     engine: Engine,
     request: GenerationRequest,
     writer: AsyncEventLogWriter,
     frame_interval_s: float,
+    thinking: bool = False,
 ) -> Outcome:
-    """Run ``request`` on ``engine``, appending frames to ``writer``'s log; return the totals."""
+    """Run ``request`` on ``engine``, appending frames to ``writer``'s log; return the totals.
+
+    With ``thinking`` the output is reasoning until ``</think>``, then answer.
+    Output that ends in the same span repeated over and over is stopped with
+    finish reason ``loop``.
+    """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def produce() -> None:
@@ -91,20 +96,34 @@ async def stream_to_log(
     frame = _Frame()
     abort_sent = False
     ended = False
+    looping = False
+    splitter = ReasoningSplitter(thinking)
+    loops = LoopDetector()
+
+    def add(pieces: list[tuple[str, str]]) -> None:
+        nonlocal looping
+        for kind, text in pieces:
+            if kind == "reasoning" and outcome.reasoning_started_at is None:
+                outcome.reasoning_started_at = time.time()
+            if kind == "content" and outcome.content_started_at is None:
+                outcome.content_started_at = time.time()
+            frame.add(kind, text)
+            (outcome.reasoning if kind == "reasoning" else outcome.content).append(text)
+            looping = looping or loops.feed(text)
 
     def take(item: object) -> None:
         nonlocal ended
         if item is _END:
             ended = True
+            add(splitter.flush())
         elif isinstance(item, BaseException):
             outcome.finish_reason = FINISH_ERROR
             outcome.error_code = item.code if isinstance(item, EngineError) else "engine_error"
             outcome.error_message = str(item) or type(item).__name__
         elif isinstance(item, Delta):
             _record(outcome, item)
-            for kind, text in split_kinds(item):
-                frame.add(kind, text)
-                (outcome.reasoning if kind == "reasoning" else outcome.content).append(text)
+            if item.text:
+                add(splitter.feed(item.text))
 
     async def flush() -> bool:
         stop = False
@@ -127,6 +146,9 @@ async def stream_to_log(
             while not queue.empty():
                 take(queue.get_nowait())
             stop = await flush() if frame else await writer.cancel_requested()
+            if looping and not abort_sent:
+                outcome.finish_reason = FINISH_LOOP
+                stop = True
             if stop and not abort_sent:
                 engine.abort(request.request_id)
                 abort_sent = True
@@ -137,7 +159,9 @@ async def stream_to_log(
         if not producer.done():
             engine.abort(request.request_id)
             producer.cancel()
-    if abort_sent and outcome.finish_reason in (None, FINISH_CANCELLED):
+    if looping:
+        outcome.finish_reason = FINISH_LOOP
+    elif abort_sent and outcome.finish_reason in (None, FINISH_CANCELLED):
         outcome.finish_reason = FINISH_CANCELLED
     outcome.finish_reason = outcome.finish_reason or FINISH_ERROR
     outcome.finished_at = time.time()

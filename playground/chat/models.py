@@ -52,11 +52,13 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     reasoning = models.TextField(blank=True)
+    reasoning_ms = models.FloatField(null=True, blank=True)  # how long the model thought
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
 
     # Generation record (assistant messages only). Text is written once, at the end.
     model = models.CharField(max_length=100, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    thinking = models.BooleanField(default=False)
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)

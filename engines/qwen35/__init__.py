@@ -1,0 +1,1 @@
+"""Qwen 3.5 specifics: tokenizer, chat template, checkpoint synthesis, reasoning split."""
