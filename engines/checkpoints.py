@@ -19,8 +19,12 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CACHE_DIR = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qwen35-playground"
+)
 
-def _gguf_cache_dir(gguf: Path, cache_dir: Path) -> Path:
+
+def gguf_cache_dir(gguf: Path, cache_dir: Path) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
     return cache_dir / f"{gguf.stem}-{key[:12]}"
@@ -31,7 +35,7 @@ def materialise_gguf(gguf: Path, cache_dir: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target = _gguf_cache_dir(gguf, cache_dir)
+    target = gguf_cache_dir(gguf, cache_dir)
     if (target / "config.json").exists():
         return target
     log.info("converting %s to a checkpoint in %s (once)", gguf.name, target)

@@ -4,7 +4,8 @@ It stands in for a GPU engine when measuring the streaming pipeline alone
 (bench/stream_overhead.py) and in tests that need long, deterministic
 streams. It is not a language model: token ``i`` is the word ``t<i>``.
 Options (catalogue ``options``): ``rate`` tokens/s per request (default 50),
-``ttft_ms`` delay before the first token (default 0).
+``ttft_ms`` delay before the first token (default 0), ``pattern`` a phrase
+whose words it cycles through instead (a degenerate, looping "model").
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FakeRateEngine:
         self.spec = spec
         self.rate = float(spec.options.get("rate", 50.0))
         self.ttft = float(spec.options.get("ttft_ms", 0.0)) / 1000.0
+        self.pattern = str(spec.options.get("pattern", "")).split()
         self._aborted: set[str] = set()
         self._active = 0
         self._tokens_generated = 0
@@ -48,7 +50,7 @@ class FakeRateEngine:
                 self._tokens_generated += 1
                 last = i + 1 == request.params.max_tokens
                 yield Delta(
-                    text=f"t{i} ",
+                    text=f"{self.pattern[i % len(self.pattern)]} " if self.pattern else f"t{i} ",
                     output_tokens=i + 1,
                     prompt_tokens=prompt_tokens if i == 0 else 0,
                     finish_reason=FINISH_LENGTH if last else None,

@@ -10,18 +10,13 @@ cached). Options (catalogue ``options``): ``max_batch`` (default 16),
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engines.base import Delta, EngineError, EngineInfo, GenerationRequest
 from engines.catalogue import ModelSpec, resolve_model_path
-from engines.checkpoints import load_causal_lm
+from engines.checkpoints import DEFAULT_CACHE_DIR, load_causal_lm
 from engines.torch_batch import BatchScheduler, Sequence
-
-DEFAULT_CACHE_DIR = (
-    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qwen35-playground"
-)
 
 
 class TorchEngine:

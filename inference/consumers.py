@@ -97,6 +97,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             content.get("content"),
             model=model,
             params=content.get("params"),
+            thinking=content.get("thinking"),
+            preset=content.get("preset"),
         )
         await self.send_json(
             {

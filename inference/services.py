@@ -16,10 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from engines.base import FINISH_CANCELLED, SamplingParams
+from engines.catalogue import ModelSpec
+from engines.qwen35.family import PRESETS
 from inference import events
 from inference.catalogue import get_model
-from inference.errors import InvalidRequest, NotFound
+from inference.errors import InvalidRequest, NotFound, ServiceError
 from inference.history import prompt_messages
+from inference.prompt_tokens import count_prompt_tokens
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
 
@@ -45,7 +48,9 @@ def _parse_uuid(value: Any, what: str) -> uuid.UUID:
 def create_conversation(
     user: User, model: str, system_prompt: str = "", title: str = ""
 ) -> Conversation:
-    get_model(model)  # refuses unknown models
+    spec = get_model(model)  # refuses unknown models
+    if not spec.deployed:
+        raise InvalidRequest(f"{spec.label} is in the catalogue but no checkpoint is deployed")
     return Conversation.objects.create(
         user=user, model=model, system_prompt=system_prompt[:20_000], title=title[:200]
     )
@@ -71,21 +76,55 @@ def get_generation(user: User, generation_id: Any) -> Message:
         raise NotFound("generation") from None
 
 
+def resolve_generation_options(
+    spec: ModelSpec, params: Any, thinking: Any, preset: Any
+) -> tuple[SamplingParams, bool]:
+    """Sampling and thinking for a request: explicit values over the preset over the model's."""
+    if params is not None and not isinstance(params, dict):
+        raise InvalidRequest("params must be an object")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise InvalidRequest("thinking must be true or false")
+    base = dict(spec.default_sampling)
+    preset_thinking = None
+    if preset is not None:
+        if preset not in spec.presets:
+            choices = ", ".join(spec.presets) or "none"
+            raise InvalidRequest(f"unknown preset {preset!r} for {spec.name}; presets: {choices}")
+        base = dict(PRESETS[preset]["sampling"])
+        preset_thinking = PRESETS[preset]["thinking"]
+    try:
+        sampling = SamplingParams.from_dict({**base, **(params or {})})
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(str(exc)) from None
+    if sampling.max_tokens > spec.max_output_tokens:
+        sampling = replace(sampling, max_tokens=spec.max_output_tokens)
+    if not spec.thinking:
+        return sampling, False
+    for choice in (thinking, preset_thinking):
+        if choice is not None:
+            return sampling, choice
+    return sampling, spec.thinking == "on"
+
+
 def start_generation(
     user: User,
     conversation_id: Any,
     content: Any,
     model: str | None = None,
     params: dict[str, Any] | None = None,
+    thinking: bool | None = None,
+    preset: str | None = None,
 ) -> GenerationTicket:
-    """Store the user's message and a queued reply; enqueue the reply once both are committed."""
+    """Store the user's message and a queued reply; enqueue the reply once both are committed.
+
+    Refused before anything is stored: bad input, an unknown or undeployed
+    model, and a conversation longer than the model's context.
+    """
     if not isinstance(content, str) or not content.strip():
         raise InvalidRequest("message content must be a non-empty string")
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(content) > limit:
         raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
-    if params is not None and not isinstance(params, dict):
-        raise InvalidRequest("params must be an object")
 
     with transaction.atomic():
         pk = _parse_uuid(conversation_id, "conversation")
@@ -96,12 +135,10 @@ def start_generation(
         if conversation is None:
             raise NotFound("conversation")
         spec = get_model(model or conversation.model)
-        try:
-            sampling = SamplingParams.from_dict({**spec.default_sampling, **(params or {})})
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequest(str(exc)) from None
-        if sampling.max_tokens > spec.max_output_tokens:
-            sampling = replace(sampling, max_tokens=spec.max_output_tokens)
+        if not spec.deployed:
+            raise InvalidRequest(f"{spec.label} is in the catalogue but no checkpoint is deployed")
+        sampling, thinking = resolve_generation_options(spec, params, thinking, preset)
+        chat_options = {"enable_thinking": thinking} if spec.thinking else {}
         earlier = list(conversation.messages.order_by("created_at"))
         user_message = Message(
             conversation=conversation,
@@ -116,7 +153,10 @@ def start_generation(
             status=Message.Status.QUEUED,
             model=spec.name,
             params=sampling.to_dict(),
+            thinking=thinking,
         )
+        prompt = prompt_messages(conversation, [*earlier, user_message], reply)
+        check_context_length(spec, prompt, chat_options)
         Message.objects.bulk_create([user_message, reply])
         if not conversation.title:
             conversation.title = content.strip().splitlines()[0][:80]
@@ -125,11 +165,10 @@ def start_generation(
         # Everything the worker needs travels with the task, so it starts without
         # reading the conversation back (plain JSON, as every task payload).
         job = {
-            "messages": [
-                {"role": m.role, "content": m.content}
-                for m in prompt_messages(conversation, [*earlier, user_message], reply)
-            ],
+            "messages": [{"role": m.role, "content": m.content} for m in prompt],
             "params": sampling.to_dict(),
+            "chat_options": chat_options,
+            "thinking": thinking,
         }
         generation_id = str(reply.id)
         transaction.on_commit(lambda: _enqueue(generation_id, spec.queue, job))
@@ -144,6 +183,17 @@ def start_generation(
         conversation_id=str(conversation.id),
         queue_position=position,
     )
+
+
+def check_context_length(spec: ModelSpec, prompt: list[Any], chat_options: dict[str, Any]) -> None:
+    """Refuse a conversation that does not fit the model's context (with room to answer)."""
+    tokens = count_prompt_tokens(spec, prompt, chat_options)
+    if tokens is not None and tokens >= spec.context_length:
+        raise ServiceError(
+            "context_length_exceeded",
+            f"This conversation is {tokens:,} tokens; {spec.label} reads at most "
+            f"{spec.context_length:,}. Start a new conversation or shorten the message.",
+        )
 
 
 def _enqueue(generation_id: str, queue: str, job: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from django.conf import settings
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVED_IN_TESTS = ("fake-rate", "smollm2")
+SERVED_IN_TESTS = ("fake-rate", "smollm2", "qwen3.5-tiny")
 
 
 def _free_port() -> int:

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from engines.qwen35.family import PRESETS
 from inference import services
 from inference.catalogue import get_catalogue
 from inference.errors import NotFound, ServiceError
@@ -21,6 +22,8 @@ def _message_json(message: Message) -> dict[str, Any]:
         "role": message.role,
         "content": message.content,
         "reasoning": message.reasoning,
+        "reasoning_ms": message.reasoning_ms,
+        "thinking": message.thinking,
         "status": message.status,
         "model": message.model,
         "finish_reason": message.finish_reason,
@@ -30,20 +33,31 @@ def _message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def _page(request: HttpRequest, conversation: Conversation | None) -> HttpResponse:
+def _page(
+    request: HttpRequest, conversation: Conversation | None, error: str = "", status: int = 200
+) -> HttpResponse:
     conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
     messages = list(conversation.messages.all()) if conversation else []
+    catalogue = get_catalogue()
+    spec = catalogue.get(conversation.model) if conversation else None
     context = {
         "conversations": conversations[:200],
         "conversation": conversation,
-        "models": [{"name": s.name, "label": s.label} for s in get_catalogue().values()],
+        "models": [
+            {"name": s.name, "label": s.label, "deployed": s.deployed} for s in catalogue.values()
+        ],
+        "model_label": spec.label if spec else "",
         "page_data": {
             "conversation_id": str(conversation.id) if conversation else None,
             "model": conversation.model if conversation else None,
+            "thinking_mode": spec.thinking if spec else "",
+            "presets": [{"name": p, "label": PRESETS[p]["label"]} for p in spec.presets]
+            if spec
+            else [],
             "messages": [_message_json(m) for m in messages],
         },
     }
-    return render(request, "chat/index.html", context)
+    return render(request, "chat/index.html", {**context, "error": error}, status=status)
 
 
 @login_required
@@ -70,5 +84,5 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
             system_prompt=request.POST.get("system_prompt", ""),
         )
     except ServiceError as exc:
-        return render(request, "chat/index.html", {"error": exc.message}, status=400)
+        return _page(request, None, error=exc.message, status=400)
     return redirect("chat:conversation", conversation_id=conversation.id)

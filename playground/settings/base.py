@@ -116,6 +116,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Inference ------------------------------------------------------------------
 # The model catalogue: one entry per model. A worker started with `--model NAME`
 # loads that entry's engine and consumes its queue.
+from engines.qwen35.family import PRESETS, family_entries, qwen35_info  # noqa: E402
+
+MODELS_DIR = DATA_DIR / "models"
+# Real Qwen 3.5 checkpoints: <dir>/<name> (e.g. .../Qwen3.5-35B-A3B) is served when present.
+CHECKPOINT_DIR = Path(env.str("PLAYGROUND_CHECKPOINT_DIR", default=str(DATA_DIR / "checkpoints")))
 PLAYGROUND_MODELS = [
     {
         "name": "smollm2",
@@ -128,12 +133,32 @@ PLAYGROUND_MODELS = [
         # "What is the capital of France?" 'The' 0.15 vs 'L' 0.14), so any sampling
         # temperature sends it off topic half the time. Requests may still sample.
         "default_sampling": {"temperature": 0.0},
-        "options": {"max_batch": 16, "cache_dir": str(DATA_DIR / "models")},
+        "options": {"max_batch": 16, "cache_dir": str(MODELS_DIR)},
     },
+    {
+        "name": "qwen3.5-tiny",
+        "display_name": "Qwen 3.5 tiny MoE + vision (synthesised: real architecture, nonsense text)",
+        "backend": "torch",
+        "path": str(MODELS_DIR / "qwen3.5-tiny-moe-vl"),
+        "context_length": env.int("QWEN35_TINY_CONTEXT", default=262_144),
+        "max_output_tokens": 2048,
+        "thinking": "on",
+        "presets": list(PRESETS),
+        "default_sampling": PRESETS["thinking-general"]["sampling"],
+        "info": qwen35_info("tiny", "tiny", True, True, synthetic=True),
+        "options": {"max_batch": 8, "synthesise": {"moe": True, "vision": True}},
+    },
+    *family_entries(
+        {
+            path.name: str(path)
+            for path in (CHECKPOINT_DIR.iterdir() if CHECKPOINT_DIR.is_dir() else [])
+            if (path / "config.json").exists()
+        }
+    ),
 ]
 PLAYGROUND_DEFAULT_MODEL = env.str("PLAYGROUND_DEFAULT_MODEL", default="smollm2")
 # Models the workers of `make run` serve; comma-separated catalogue names.
-PLAYGROUND_SERVED_MODELS = env.list("PLAYGROUND_SERVED_MODELS", default=["smollm2"])
+PLAYGROUND_SERVED_MODELS = env.list("PLAYGROUND_SERVED_MODELS", default=["smollm2", "qwen3.5-tiny"])
 
 INFERENCE = {
     # Tokens are coalesced into frames this long before being appended to the log.

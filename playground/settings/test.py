@@ -24,6 +24,12 @@ _FAKE = {
     "max_output_tokens": 100_000,
     "options": {"rate": env.float("FAKE_RATE", default=100.0)},
 }
+# The tiny Qwen 3.5 with a short context, so "too long for the model" is cheap to reach,
+# and short replies, so browser tests need not wait for 512 tokens of nonsense.
+PLAYGROUND_MODELS = [
+    {**m, "context_length": 1024, "max_output_tokens": 32} if m["name"] == "qwen3.5-tiny" else m
+    for m in PLAYGROUND_MODELS
+]
 PLAYGROUND_MODELS = [
     *PLAYGROUND_MODELS,
     # A named fake next to the real model: long, deterministic streams at a known rate.

@@ -90,3 +90,41 @@ def test_model_output_is_shown_as_text_not_html(stack, alice, page) -> None:  # 
     page.goto(f"{stack}/c/{conversation.id}/")
     expect(page.locator(".msg.assistant .body")).to_have_text("<b>bold?</b>")
     assert page.locator(".msg b, .msg img").count() == 0
+
+
+def test_qwen_reasoning_shows_in_its_own_block_and_thinking_can_be_turned_off(
+    stack, alice, page
+) -> None:  # type: ignore[no-untyped-def]
+    _log_in(page, stack)
+    page.get_by_label("Model").select_option(value="qwen3.5-tiny")
+    page.locator("summary", has_text="System prompt").click()
+    page.get_by_label("System prompt").fill("Answer in one word.")
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".conv-head")).to_contain_text("Qwen 3.5 tiny")
+    thinking = page.get_by_label("Thinking")
+    expect(thinking).to_be_checked()  # Qwen 3.5 thinks by default
+    expect(page.get_by_label("Sampling preset").locator("option")).to_have_count(5)
+
+    page.get_by_label("Message").fill("Why is the sky blue?")
+    page.get_by_label("Message").press("Enter")
+    reply = page.locator(".msg.assistant").last
+    expect(reply.locator(".reasoning")).to_be_visible(timeout=30_000)
+    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
+    expect(reply.locator(".reasoning summary")).to_have_text(re.compile(r"Thought for \d+\.\d s"))
+    assert reply.locator(".reasoning .rbody").text_content()
+    assert reply.locator(".body").text_content() == ""
+
+    thinking.uncheck()
+    page.get_by_label("Message").fill("And the sunset?")
+    page.get_by_label("Message").press("Enter")
+    answer = page.locator(".msg.assistant").last
+    expect(answer).not_to_have_class(re.compile("streaming"), timeout=60_000)
+    expect(answer.locator(".reasoning")).to_be_hidden()
+    assert answer.locator(".body").text_content()
+
+    page.reload()  # both replies come back from the database the same way
+    first = page.locator(".msg.assistant").first
+    expect(first.locator(".reasoning summary")).to_have_text(re.compile(r"Thought for \d+\.\d s"))
+    stored = Message.objects.filter(role="assistant").order_by("created_at")
+    assert [m.thinking for m in stored] == [True, False]
+    assert stored[0].conversation.system_prompt == "Answer in one word."

@@ -9,6 +9,22 @@
   const sendBtn = document.getElementById("send");
   const stopBtn = document.getElementById("stop");
   const statusEl = document.getElementById("status");
+  const thinkingBox = document.getElementById("thinking");
+  const presetSelect = document.getElementById("preset");
+
+  if (page.thinking_mode) {
+    document.getElementById("thinking-toggle").hidden = false;
+    thinkingBox.checked = page.thinking_mode === "on";
+  }
+  if (page.presets.length) {
+    presetSelect.hidden = false;
+    presetSelect.append(new Option("Model default sampling", ""));
+    for (const p of page.presets) presetSelect.append(new Option(p.label, p.name));
+    presetSelect.addEventListener("change", function () {
+      // A preset belongs to a mode: choosing one sets the thinking toggle to match.
+      if (presetSelect.value) thinkingBox.checked = presetSelect.value.startsWith("thinking");
+    });
+  }
 
   const gens = new Map(); // generation_id -> {bubble, lastSeq, done}
   let pending = null; // bubble waiting for "accepted"
@@ -21,9 +37,22 @@
     statusEl.classList.toggle("error", Boolean(isError));
   }
 
-  function bubble(role, text) {
+  function bubble(role, text, reasoning) {
     const li = document.createElement("li");
     li.className = "msg " + role;
+    if (role === "assistant") {
+      // Reasoning lives in its own collapsible block, apart from the answer.
+      const details = document.createElement("details");
+      details.className = "reasoning";
+      details.hidden = !reasoning;
+      const summary = document.createElement("summary");
+      summary.textContent = "Thinking…";
+      const rbody = document.createElement("div");
+      rbody.className = "rbody";
+      rbody.textContent = reasoning || "";
+      details.append(summary, rbody);
+      li.append(details);
+    }
     const body = document.createElement("div");
     body.className = "body";
     body.textContent = text || "";
@@ -40,9 +69,25 @@
     stopBtn.hidden = !busy;
   }
 
-  function finishBubble(li, finishReason, errorMessage) {
+  function thoughtFor(li, ms) {
+    const summary = li.querySelector(".reasoning summary");
+    if (summary && ms != null) summary.textContent = "Thought for " + (ms / 1000).toFixed(1) + " s";
+  }
+
+  function finishBubble(li, finishReason, errorMessage, reasoningMs) {
     li.classList.remove("streaming");
-    const notes = { cancelled: "Stopped", length: "Stopped at the token limit", error: "Failed" };
+    const details = li.querySelector(".reasoning");
+    if (details && !details.hidden) {
+      const gen = gens.get(li.dataset.generationId);
+      const ms = reasoningMs != null ? reasoningMs : gen && gen.reasoningStart ? (gen.contentStart || Date.now()) - gen.reasoningStart : null;
+      thoughtFor(li, ms);
+    }
+    const notes = {
+      cancelled: "Stopped",
+      length: "Stopped at the token limit",
+      loop: "Stopped: the model kept repeating itself",
+      error: "Failed",
+    };
     const meta = li.querySelector(".meta");
     meta.textContent = notes[finishReason] ? notes[finishReason] + (errorMessage ? ": " + errorMessage : "") : "";
     if (finishReason === "error") li.classList.add("failed");
@@ -78,7 +123,22 @@
       if (!gen || ev.seq <= gen.lastSeq) return; // already shown (resume overlap)
       gen.lastSeq = ev.seq;
       setStatus("");
-      if (ev.kind === "content") gen.bubble.querySelector(".body").textContent += ev.text;
+      if (ev.kind === "reasoning") {
+        const details = gen.bubble.querySelector(".reasoning");
+        details.hidden = false;
+        if (!gen.reasoningStart) {
+          gen.reasoningStart = Date.now();
+          details.open = true;
+        }
+        details.querySelector(".rbody").textContent += ev.text;
+      } else {
+        if (gen.reasoningStart && !gen.contentStart) {
+          gen.contentStart = Date.now();
+          thoughtFor(gen.bubble, gen.contentStart - gen.reasoningStart);
+          gen.bubble.querySelector(".reasoning").open = false;
+        }
+        gen.bubble.querySelector(".body").textContent += ev.text;
+      }
       gen.bubble.scrollIntoView({ block: "end" });
     } else if (ev.type === "done") {
       if (!gen || gen.done) return;
@@ -141,7 +201,10 @@
     const userBubble = bubble("user", text);
     const reply = bubble("assistant", "");
     reply.classList.add("streaming");
-    if (!send({ type: "generate", conversation_id: page.conversation_id, content: text })) {
+    const frame = { type: "generate", conversation_id: page.conversation_id, content: text };
+    if (page.thinking_mode) frame.thinking = thinkingBox.checked;
+    if (presetSelect.value) frame.preset = presetSelect.value;
+    if (!send(frame)) {
       userBubble.remove();
       reply.remove();
       return;
@@ -168,14 +231,15 @@
   });
 
   for (const m of page.messages) {
-    const li = bubble(m.role, m.content);
+    const li = bubble(m.role, m.content, m.reasoning);
     if (m.role !== "assistant") continue;
     if (m.status === "queued" || m.status === "running") {
       // Text is stored at the end, so an unfinished reply is replayed from seq 0.
       li.querySelector(".body").textContent = "";
+      li.querySelector(".rbody").textContent = "";
       track(m.id, li, 0);
     } else {
-      finishBubble(li, m.finish_reason, m.error_message);
+      finishBubble(li, m.finish_reason, m.error_message, m.reasoning_ms);
     }
   }
   connect();

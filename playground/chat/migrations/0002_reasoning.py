@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
+        ("chat", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='reasoning_ms',
+            model_name="message",
+            name="reasoning_ms",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='message',
-            name='thinking',
+            model_name="message",
+            name="thinking",
             field=models.BooleanField(default=False),
         ),
     ]

@@ -1,0 +1,103 @@
+"""The tiny Qwen 3.5 MoE through the whole path: socket → Celery → engine → socket."""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.qwen35.family import PRESETS
+from inference.services import create_conversation
+from playground.chat.models import Message
+from tests.helpers import ChatSocket, deltas, text_of
+
+pytestmark = pytest.mark.slow
+
+
+def test_thinking_on_streams_reasoning(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")
+    with ChatSocket(stack, alice) as ws:
+        accepted = ws.generate(conversation.id, "Why is the sky blue?", params={"max_tokens": 24})
+        events = ws.events_until_done(accepted["generation_id"])
+    # Random weights never close </think>: everything the model says is reasoning.
+    assert {e["kind"] for e in deltas(events)} == {"reasoning"}
+    assert events[-1]["finish_reason"] == "length"
+    assert events[-1]["usage"]["output_tokens"] == 24
+    reply = Message.objects.get(pk=accepted["generation_id"])
+    assert reply.thinking is True
+    assert reply.reasoning == text_of(events, "reasoning").strip()
+    assert reply.content == ""
+    assert reply.reasoning_ms is not None and reply.reasoning_ms > 0
+    assert reply.params == {**reply.params, **PRESETS["thinking-general"]["sampling"]}
+
+
+def test_thinking_off_streams_an_answer(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")
+    with ChatSocket(stack, alice) as ws:
+        accepted = ws.generate(
+            conversation.id, "Why is the sky blue?", thinking=False, params={"max_tokens": 16}
+        )
+        events = ws.events_until_done(accepted["generation_id"])
+    assert {e["kind"] for e in deltas(events)} == {"content"}
+    reply = Message.objects.get(pk=accepted["generation_id"])
+    assert reply.thinking is False and reply.reasoning == ""
+    assert reply.content == text_of(events).lstrip("\n")
+
+
+def test_a_preset_sets_sampling_and_mode(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")
+    with ChatSocket(stack, alice) as ws:
+        accepted = ws.generate(
+            conversation.id, "hello", preset="instruct-reasoning", params={"max_tokens": 4}
+        )
+        events = ws.events_until_done(accepted["generation_id"])
+    assert {e["kind"] for e in deltas(events)} == {"content"}
+    reply = Message.objects.get(pk=accepted["generation_id"])
+    for key, value in PRESETS["instruct-reasoning"]["sampling"].items():
+        assert reply.params[key] == value
+    assert reply.thinking is False
+
+
+def test_an_over_long_prompt_is_refused_before_it_reaches_a_worker(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")  # context 1,024 in tests
+    with ChatSocket(stack, alice) as ws:
+        ws.send(
+            {
+                "type": "generate",
+                "conversation_id": str(conversation.id),
+                "content": "Tell me about tokens. " * 400,
+            }
+        )
+        event = ws.recv()
+    assert event["type"] == "error" and event["code"] == "context_length_exceeded"
+    assert "1,024" in event["message"]
+    assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_an_undeployed_family_model_cannot_be_chosen(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")
+    with ChatSocket(stack, alice) as ws:
+        ws.send(
+            {
+                "type": "generate",
+                "conversation_id": str(conversation.id),
+                "content": "hi",
+                "model": "qwen3.5-397b-a17b",
+            }
+        )
+        event = ws.recv()
+    assert event["type"] == "error" and "no checkpoint is deployed" in event["message"]
+
+
+def test_bad_thinking_and_preset_values_are_refused(stack, alice) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, "qwen3.5-tiny")
+    with ChatSocket(stack, alice) as ws:
+        for extra in ({"thinking": "yes"}, {"preset": "turbo"}):
+            ws.send(
+                {
+                    "type": "generate",
+                    "conversation_id": str(conversation.id),
+                    "content": "hi",
+                    **extra,
+                }
+            )
+            event = ws.recv()
+            assert event["type"] == "error" and event["code"] == "invalid_request"
