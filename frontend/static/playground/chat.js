@@ -101,10 +101,13 @@
     setBusy(true);
   }
 
+  const outbox = []; // frames typed before the socket (re)opened
+
   function send(frame) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
-      setStatus("Not connected. Reconnecting…", true);
-      return false;
+      outbox.push(frame);
+      setStatus("Connecting…");
+      return true;
     }
     socket.send(JSON.stringify(frame));
     return true;
@@ -174,6 +177,7 @@
       for (const [id, gen] of gens) {
         if (!gen.done) send({ type: "resume", generation_id: id, after_seq: gen.lastSeq });
       }
+      while (outbox.length) send(outbox.shift());
     };
     socket.onmessage = function (msg) {
       onEvent(JSON.parse(msg.data));
@@ -183,7 +187,9 @@
         window.location.href = "/accounts/login/?next=" + encodeURIComponent(window.location.pathname);
         return;
       }
-      if (pending) {
+      if (pending && !outbox.length) {
+        // The generate frame went out on the socket that died before "accepted":
+        // the page cannot know whether it was stored, so stop waiting for it.
         pending.remove();
         pending = null;
         setBusy(current !== null);
