@@ -60,3 +60,12 @@ def count_prompt_tokens(
     )
     ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
     return len(ids)
+
+
+def warm_tokenizers(specs: list[ModelSpec]) -> None:
+    """Load the served models' tokenizers ahead of the first request (a second or two each)."""
+    for spec in specs:
+        try:
+            _tokenizer(spec)
+        except Exception:  # a broken checkpoint shows up on first use, with its error
+            continue

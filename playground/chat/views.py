@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -13,6 +13,8 @@ from engines.qwen35.family import PRESETS
 from inference import services
 from inference.catalogue import get_catalogue
 from inference.errors import NotFound, ServiceError
+from inference.heartbeats import list_workers
+from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
 
 
@@ -39,12 +41,14 @@ def _page(
     conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
     messages = list(conversation.messages.all()) if conversation else []
     catalogue = get_catalogue()
+    served = served_models()
     spec = catalogue.get(conversation.model) if conversation else None
     context = {
         "conversations": conversations[:200],
         "conversation": conversation,
         "models": [
-            {"name": s.name, "label": s.label, "deployed": s.deployed} for s in catalogue.values()
+            {"name": s.name, "label": s.label, "deployed": s.deployed, "served": s.name in served}
+            for s in catalogue.values()
         ],
         "model_label": spec.label if spec else "",
         "page_data": {
@@ -58,6 +62,33 @@ def _page(
         },
     }
     return render(request, "chat/index.html", {**context, "error": error}, status=status)
+
+
+def served_models() -> set[str]:
+    """Models with at least one worker heartbeat right now."""
+    return {worker["model"] for worker in list_workers(get_redis())}
+
+
+@login_required
+def model_catalogue(request: HttpRequest) -> JsonResponse:
+    """The catalogue as JSON: every model, its facts, presets, and whether a worker serves it."""
+    served = served_models()
+    models = [
+        {
+            "name": spec.name,
+            "display_name": spec.label,
+            "context_length": spec.context_length,
+            "max_output_tokens": spec.max_output_tokens,
+            "thinking": spec.thinking or None,
+            "presets": {name: PRESETS[name] for name in spec.presets},
+            "default_sampling": spec.default_sampling,
+            "deployed": spec.deployed,
+            "served": spec.name in served,
+            **spec.info,
+        }
+        for spec in get_catalogue().values()
+    ]
+    return JsonResponse({"models": models})
 
 
 @login_required

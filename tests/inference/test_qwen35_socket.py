@@ -101,3 +101,26 @@ def test_bad_thinking_and_preset_values_are_refused(stack, alice) -> None:  # ty
             )
             event = ws.recv()
             assert event["type"] == "error" and event["code"] == "invalid_request"
+
+
+def test_the_catalogue_lists_the_family_and_who_is_served(stack, alice, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(alice)
+    models = {m["name"]: m for m in client.get("/models/").json()["models"]}
+    family = [n for n in models if n.startswith("qwen3.5-") and n != "qwen3.5-tiny"]
+    assert len(family) == 8
+    big = models["qwen3.5-397b-a17b"]
+    assert big["total_params"] == "397B" and big["active_params"] == "17B"
+    assert big["architecture"] == "MoE" and big["context_length"] == 262_144
+    assert big["modalities"] == ["text", "image", "video"] and big["thinking"] == "on"
+    assert not big["deployed"] and not big["served"]
+    assert models["qwen3.5-27b"]["architecture"] == "dense"
+    assert models["qwen3.5-tiny"]["served"] and models["smollm2"]["served"]
+    assert not models["unserved"]["served"]
+    presets = models["qwen3.5-tiny"]["presets"]
+    assert presets["thinking-coding"]["sampling"] == {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "top_k": 20,
+        "presence_penalty": 0.0,
+    }
+    assert presets["instruct-reasoning"]["sampling"]["presence_penalty"] == 2.0
