@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,12 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -52,28 +45,16 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
     import redis
     from django.conf import settings
 
+    from playground.devservers import asgi_command, free_port
     from tests.helpers import LiveServer, WorkerPool
 
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     client.flushdb()
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
-    port = _free_port()
+    port = free_port()
     with open(logs / "asgi.log", "wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "playground.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets",
-                "--log-level",
-                "warning",
-            ],
+            asgi_command(port, "--log-level", "warning"),
             cwd=ROOT,
             env=env,
             stdout=out,

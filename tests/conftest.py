@@ -8,9 +8,7 @@ against the test database, so tests that use them need ``transactional_db``
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -19,16 +17,11 @@ import pytest
 import redis
 from django.conf import settings
 
+from playground.devservers import asgi_command, free_port
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVED_IN_TESTS = ("fake-rate", "smollm2", "qwen3.5-tiny")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _test_database_url() -> str:
@@ -61,23 +54,12 @@ def service_env(
 def live_server_url(
     service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("logs") / "asgi.log"
     _SERVICE_LOGS.append(log)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "playground.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets",
-            ],
+            asgi_command(port),
             cwd=ROOT,
             env=service_env,
             stdout=out,

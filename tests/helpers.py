@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ from typing import Any
 import redis
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
+
+from playground.devservers import worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +53,7 @@ class WorkerPool:
     def start(self, model: str) -> None:
         log = open(self.log_dir / f"{model}.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.procs[model] = subprocess.Popen(
-            [sys.executable, "-m", "inference.worker", "--model", model, "--loglevel", "WARNING"],
+            worker_command(model, "--loglevel", "WARNING"),
             cwd=ROOT,
             env=self.env,
             stdout=log,
