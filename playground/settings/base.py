@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "channels",
     "playground.accounts",
     "playground.chat",
+    "playground.media",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+
+# --- Media uploads ----------------------------------------------------------------
+# Uploads always go to a temporary file on disk (never RAM), then into PostgreSQL.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+MEDIA_LIMITS = {
+    "MAX_FILE_BYTES": env.int("PLAYGROUND_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024),
+    "MAX_VIDEO_SECONDS": env.float("PLAYGROUND_MAX_VIDEO_SECONDS", default=600.0),
+    "MAX_IMAGE_PIXELS": env.int("PLAYGROUND_MAX_IMAGE_PIXELS", default=50_000_000),
+    "MAX_FILES_PER_MESSAGE": env.int("PLAYGROUND_MAX_FILES_PER_MESSAGE", default=5),
+}
 
 # --- Celery (namespace CELERY_) -------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

@@ -6,7 +6,14 @@ Tests use Redis database 15 (benchmarks 14) so they never touch a running playgr
 import re
 
 from playground.settings.base import *  # noqa: F403
-from playground.settings.base import INFERENCE, PLAYGROUND_MODELS, REDIS_URL, channel_layers, env
+from playground.settings.base import (
+    INFERENCE,
+    MEDIA_LIMITS,
+    PLAYGROUND_MODELS,
+    REDIS_URL,
+    channel_layers,
+    env,
+)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 INFERENCE = {**INFERENCE, "HEARTBEAT_INTERVAL_S": 0.25, "EVENT_LOG_TTL_S": 600}
@@ -37,3 +44,6 @@ PLAYGROUND_MODELS = [
     # In the catalogue but served by no worker: its generations stay queued.
     {"name": "unserved", "display_name": "No worker (test)", **_FAKE},
 ]
+
+# Small upload limit so "too big" is cheap to test.
+MEDIA_LIMITS = {**MEDIA_LIMITS, "MAX_FILE_BYTES": 8 * 1024 * 1024}

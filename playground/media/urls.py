@@ -1,0 +1,9 @@
+from django.urls import path
+
+from playground.media import views
+
+app_name = "media"
+urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("<str:attachment_id>/", views.download, name="download"),
+]

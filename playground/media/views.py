@@ -1,0 +1,86 @@
+"""Upload (multipart, JSON answers) and download (HTTP Range) of media."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from playground.media import services
+from playground.media.probe import MediaRejected
+from playground.media.storage import CHUNK_SIZE
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"status": status, "message": message}}, status=status)
+
+
+@require_POST
+def upload(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return _error(401, "log in to upload files")
+    files = request.FILES.getlist("file")
+    if len(files) != 1:
+        return _error(422, "send exactly one file, in the form field 'file'")
+    try:
+        attachment = services.ingest_upload(request.user, files[0])
+    except MediaRejected as exc:
+        return _error(exc.status, exc.message)
+    return JsonResponse(services.attachment_json(attachment), status=201)
+
+
+@login_required
+@require_GET
+def download(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    attachment = services.get_attachment(request.user, attachment_id)
+    if attachment is None:
+        return _error(404, "not found")
+    size = attachment.blob.size
+    start, end = 0, size - 1
+    status = 200
+    header = request.headers.get("Range")
+    if header:
+        match = RANGE.match(header.strip())
+        if not match or (not match[1] and not match[2]):
+            return _range_not_satisfiable(size)
+        if match[1]:
+            start = int(match[1])
+            end = min(int(match[2]), size - 1) if match[2] else size - 1
+        else:  # suffix range: the last N bytes
+            start = max(0, size - int(match[2]))
+        if start >= size or start > end:
+            return _range_not_satisfiable(size)
+        status = 206
+    response = StreamingHttpResponse(
+        _read(attachment.blob.sha256, start, end - start + 1),
+        status=status,
+        content_type=attachment.content_type,
+    )
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(end - start + 1)
+    response["Cache-Control"] = "private, max-age=3600"
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return response
+
+
+def _range_not_satisfiable(size: int) -> HttpResponse:
+    response = _error(416, "requested range not satisfiable")
+    response["Content-Range"] = f"bytes */{size}"
+    return response
+
+
+def _read(sha256: str, start: int, length: int) -> Iterator[bytes]:
+    with services.storage.open(sha256) as handle:
+        handle.seek(start)
+        while length > 0:
+            block = handle.read(min(CHUNK_SIZE, length))
+            if not block:
+                return
+            length -= len(block)
+            yield block
