@@ -97,7 +97,8 @@ def _number(name: str, value: Any) -> float:
 @dataclass(frozen=True)
 class ChatMessage:
     role: str  # system | user | assistant
-    content: str
+    # Text, or parts: {"type": "text", "text"}, {"type": "image" | "video", "path"}.
+    content: str | list[dict[str, Any]]
 
 
 @dataclass
@@ -119,6 +120,7 @@ class Delta:
     output_tokens: int = 0  # tokens produced so far for this request (cumulative)
     finish_reason: str | None = None
     prompt_tokens: int = 0  # set on the first delta
+    vision_tokens: int = 0  # image and video tokens in the prompt, on the first delta
 
 
 @dataclass

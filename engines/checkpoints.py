@@ -76,3 +76,12 @@ def load_causal_lm(path: Path, cache_dir: Path, dtype: str = "float32") -> tuple
     model = auto.from_pretrained(path, dtype=getattr(torch, dtype))
     model.eval()
     return model, tokenizer
+
+
+def load_processor(path: Path) -> Any | None:
+    """The image/video processor of a vision-language checkpoint, or None for text-only ones."""
+    if not (path.is_dir() and (path / "preprocessor_config.json").exists()):
+        return None
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(path)

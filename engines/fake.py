@@ -36,7 +36,10 @@ class FakeRateEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         self._active += 1
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        prompt_tokens = sum(
+            len(m.content.split()) if isinstance(m.content, str) else len(m.content)
+            for m in request.messages
+        )
         try:
             start = time.monotonic() + self.ttft
             for i in range(request.params.max_tokens):

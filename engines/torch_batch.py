@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from engines.base import (
 )
 from engines.sampling import sample_next_tokens
 from engines.text import IncrementalDetokenizer, StopStringFilter
+from engines.torch_prompt import PreparedPrompt
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Sequence:
 
     request: GenerationRequest
     emit: Emit
+    prepared: PreparedPrompt
     prompt_ids: list[int] = field(default_factory=list)
     detokenizer: IncrementalDetokenizer | None = None
     stops: StopStringFilter | None = None
@@ -129,13 +131,11 @@ class BatchScheduler:
         *,
         max_batch: int,
         context_length: int,
-        chat_template_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
         self.context_length = context_length
-        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.eos_ids = self._eos_ids()
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self.tokens_generated = 0
@@ -232,21 +232,10 @@ class BatchScheduler:
         if len(keep) != len(self.rows):
             self._keep_rows(keep)
 
-    def _encode(self, request: GenerationRequest) -> list[int]:
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        encoded = self.tokenizer.apply_chat_template(
-            messages,
-            add_generation_prompt=True,
-            tokenize=True,
-            **{**self.chat_template_kwargs, **request.chat_options},
-        )
-        ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
-        return [int(i) for i in ids]
-
     def _prefill_and_join(self, sequence: Sequence) -> None:
         from transformers import DynamicCache
 
-        sequence.prompt_ids = self._encode(sequence.request)
+        sequence.prompt_ids = sequence.prepared.input_ids
         prompt_len = len(sequence.prompt_ids)
         if prompt_len >= self.context_length:
             raise EngineError(
@@ -267,15 +256,33 @@ class BatchScheduler:
         else:
             sequence.generator.seed()
         cache = DynamicCache(config=self.model.config)
+        input_ids = torch.tensor([sequence.prompt_ids])
+        vision = sequence.prepared.vision
+        extra: dict[str, Any] = {}
+        next_position = prompt_len
+        if vision:
+            # Image and video tokens share rotary positions (M-RoPE): compute them for the
+            # prompt, and continue text positions after the largest one.
+            positions, _ = self.model.model.get_rope_index(
+                input_ids,
+                vision.get("mm_token_type_ids"),
+                image_grid_thw=vision.get("image_grid_thw"),
+                video_grid_thw=vision.get("video_grid_thw"),
+                attention_mask=vision.get("attention_mask"),
+            )
+            extra = {k: v for k, v in vision.items() if k != "attention_mask"}
+            extra["position_ids"] = positions
+            next_position = int(positions.max()) + 1
         output = self.model(
-            input_ids=torch.tensor([sequence.prompt_ids]),
+            input_ids=input_ids,
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **extra,
         )
         seen = torch.zeros((1, self.vocab_size), dtype=torch.bool)
         token = int(self._sample(output.logits[:, -1], [sequence], seen)[0])
-        sequence.position = prompt_len
+        sequence.position = next_position
         if self._accept(sequence, token, first=True):
             return
         mask = torch.ones((1, prompt_len), dtype=torch.long)
@@ -359,6 +366,7 @@ class BatchScheduler:
                 output_tokens=row.output_tokens,
                 finish_reason=finish,
                 prompt_tokens=len(row.prompt_ids) if first else 0,
+                vision_tokens=row.prepared.vision_tokens if first else 0,
             )
         )
         return finish is not None

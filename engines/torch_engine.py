@@ -15,8 +15,9 @@ from pathlib import Path
 
 from engines.base import Delta, EngineError, EngineInfo, GenerationRequest
 from engines.catalogue import ModelSpec, resolve_model_path
-from engines.checkpoints import DEFAULT_CACHE_DIR, load_causal_lm
+from engines.checkpoints import DEFAULT_CACHE_DIR, load_causal_lm, load_processor
 from engines.torch_batch import BatchScheduler, Sequence
+from engines.torch_prompt import PromptBuilder
 
 
 class TorchEngine:
@@ -39,6 +40,8 @@ class TorchEngine:
         self.model, self.tokenizer = load_causal_lm(
             path, cache_dir, options.get("dtype", "float32")
         )
+        self.processor = load_processor(path)
+        self.prompts = PromptBuilder(self.tokenizer, self.processor, {})
         self.scheduler = BatchScheduler(
             self.model,
             self.tokenizer,
@@ -53,9 +56,18 @@ class TorchEngine:
         def emit(item: Delta | BaseException) -> None:
             loop.call_soon_threadsafe(outputs.put_nowait, item)
 
-        self.scheduler.submit(Sequence(request=request, emit=emit))
         finished = False
         try:
+            # Tokenising and image/video preprocessing: a worker thread, off the loop and
+            # off the scheduler thread (which would stall every stream in the batch).
+            try:
+                prepared = await asyncio.to_thread(self.prompts.build, request)
+            except Exception as exc:
+                finished = True  # never reached the scheduler: nothing to abort
+                if isinstance(exc, EngineError):
+                    raise
+                raise EngineError("invalid_prompt", f"cannot build the prompt: {exc}") from exc
+            self.scheduler.submit(Sequence(request=request, emit=emit, prepared=prepared))
             while True:
                 item = await outputs.get()
                 if isinstance(item, BaseException):
@@ -85,7 +97,11 @@ class TorchEngine:
             max_batch=self.scheduler.max_batch,
             active_requests=self.scheduler.active,
             tokens_generated=self.scheduler.tokens_generated,
-            extra={"model_class": type(self.model).__name__},
+            extra={
+                "model_class": type(self.model).__name__,
+                "vision": self.processor is not None,
+                "frame_cache_hits": self.prompts.frame_cache_hits,
+            },
         )
 
     def close(self) -> None:

@@ -99,6 +99,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             params=content.get("params"),
             thinking=content.get("thinking"),
             preset=content.get("preset"),
+            attachments=content.get("attachments"),
         )
         await self.send_json(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from engines.base import ChatMessage
 from playground.chat.models import Conversation, Message
@@ -32,5 +33,25 @@ def prompt_messages(
             message.status == Message.Status.ERROR or not message.content
         ):
             continue
-        prompt.append(ChatMessage(message.role, message.content))
+        prompt.append(ChatMessage(message.role, message_content(message)))
     return prompt
+
+
+def message_content(message: Message) -> str | list[dict[str, Any]]:
+    """Text, or media parts followed by the text. Media parts name the stored file
+    (``sha256``); the worker turns them into local paths for the engine."""
+    attachments = getattr(message, "pending_attachments", None)  # a message being created
+    if attachments is None:
+        attachments = list(message.attachments.all())
+    if not attachments:
+        return message.content
+    parts: list[dict[str, Any]] = [
+        {
+            "type": a.kind,
+            "attachment": str(a.id),
+            "sha256": a.blob_id,
+            "content_type": a.content_type,
+        }
+        for a in attachments
+    ]
+    return [*parts, {"type": "text", "text": message.content}]

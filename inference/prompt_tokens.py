@@ -53,7 +53,7 @@ def count_prompt_tokens(
     if tokenizer is None:
         return None
     encoded = tokenizer.apply_chat_template(
-        [{"role": m.role, "content": m.content} for m in messages],
+        [{"role": m.role, "content": _template_content(m.content)} for m in messages],
         add_generation_prompt=True,
         tokenize=True,
         **chat_options,
@@ -69,3 +69,15 @@ def warm_tokenizers(specs: list[ModelSpec]) -> None:
             _tokenizer(spec)
         except Exception:  # a broken checkpoint shows up on first use, with its error
             continue
+
+
+def _template_content(content: Any) -> Any:
+    # Media counts as its placeholder here; the engine knows the real number of vision tokens.
+    if isinstance(content, str):
+        return content
+    return [
+        {"type": p["type"]}
+        if p["type"] in ("image", "video")
+        else {"type": "text", "text": p["text"]}
+        for p in content
+    ]

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -112,7 +114,9 @@ class EngineHost:
         params["stop"] = tuple(params.get("stop", ()))
         request = GenerationRequest(
             request_id=generation_id,
-            messages=[ChatMessage(m["role"], m["content"]) for m in job["messages"]],
+            messages=[
+                ChatMessage(m["role"], self._local_media(m["content"])) for m in job["messages"]
+            ],
             params=SamplingParams(**params),
             chat_options=dict(job.get("chat_options", {})),
         )
@@ -131,6 +135,18 @@ class EngineHost:
                 self._in_flight -= 1
         self._db_call(_finish, generation_id, started_at, outcome)
         self._call(self._close_log(writer, outcome))
+
+    def _local_media(self, content: Any) -> Any:
+        """Media parts name stored files; the engine reads local paths (cached by content)."""
+        if isinstance(content, str):
+            return content
+        parts = []
+        for part in content:
+            if part.get("type") in ("image", "video"):
+                path = self._db_call(_materialise, part["sha256"], part.get("content_type", ""))
+                part = {"type": part["type"], "path": str(path)}
+            parts.append(part)
+        return parts
 
     def _db_call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ORM work on the host's few database threads, whose connections stay open.
@@ -168,6 +184,31 @@ def _with_connection_check(function: Callable[..., T], *args: Any) -> T:
     return function(*args)
 
 
+MEDIA_SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+}
+
+
+def _materialise(sha256: str, content_type: str) -> Path:
+    """A local copy of a stored file (written once per content, atomically)."""
+    from playground.media.services import storage
+
+    folder = Path(settings.DATA_DIR) / "media-cache"
+    path = folder / f"{sha256}{MEDIA_SUFFIXES.get(content_type, '')}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + f".{os.getpid()}.part")
+        with storage.open(sha256) as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+        os.replace(partial, path)
+    return path
+
+
 def _claim(generation_id: str, started_at: datetime) -> bool:
     """Move ``queued`` → ``running``; False if a Stop (or another worker) got there first."""
     return bool(
@@ -203,6 +244,7 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
         error_code=outcome.error_code,
         error_message=outcome.error_message[:2000],
         prompt_tokens=outcome.prompt_tokens,
+        vision_tokens=outcome.vision_tokens,
         output_tokens=outcome.output_tokens,
         first_token_at=first,
         finished_at=finished,
@@ -216,7 +258,11 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
 def _done_payload(outcome: Outcome) -> dict[str, Any]:
     return {
         "finish_reason": outcome.finish_reason,
-        "usage": {"prompt_tokens": outcome.prompt_tokens, "output_tokens": outcome.output_tokens},
+        "usage": {
+            "prompt_tokens": outcome.prompt_tokens,
+            "output_tokens": outcome.output_tokens,
+            "vision_tokens": outcome.vision_tokens,
+        },
     }
 
 

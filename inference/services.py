@@ -25,6 +25,7 @@ from inference.history import prompt_messages
 from inference.prompt_tokens import count_prompt_tokens
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
+from playground.media.models import Attachment
 
 # The request's user; anonymous users never get past the entry points' auth checks.
 User: TypeAlias = AbstractBaseUser | AnonymousUser
@@ -114,6 +115,7 @@ def start_generation(
     params: dict[str, Any] | None = None,
     thinking: bool | None = None,
     preset: str | None = None,
+    attachments: Any = None,
 ) -> GenerationTicket:
     """Store the user's message and a queued reply; enqueue the reply once both are committed.
 
@@ -139,13 +141,15 @@ def start_generation(
             raise InvalidRequest(f"{spec.label} is in the catalogue but no checkpoint is deployed")
         sampling, thinking = resolve_generation_options(spec, params, thinking, preset)
         chat_options = {"enable_thinking": thinking} if spec.thinking else {}
-        earlier = list(conversation.messages.order_by("created_at"))
+        media = _owned_attachments(user, attachments, spec)
+        earlier = list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
         user_message = Message(
             conversation=conversation,
             parent=earlier[-1] if earlier else None,
             role=Message.Role.USER,
             content=content,
         )
+        user_message.pending_attachments = media
         reply = Message(
             conversation=conversation,
             parent=user_message,
@@ -154,10 +158,15 @@ def start_generation(
             model=spec.name,
             params=sampling.to_dict(),
             thinking=thinking,
+            images=sum(1 for a in media if a.kind == "image"),
+            videos=sum(1 for a in media if a.kind == "video"),
+            video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
         )
         prompt = prompt_messages(conversation, [*earlier, user_message], reply)
         check_context_length(spec, prompt, chat_options)
         Message.objects.bulk_create([user_message, reply])
+        if media:
+            user_message.attachments.set(media)
         if not conversation.title:
             conversation.title = content.strip().splitlines()[0][:80]
         conversation.model = spec.name
@@ -183,6 +192,29 @@ def start_generation(
         conversation_id=str(conversation.id),
         queue_position=position,
     )
+
+
+def _owned_attachments(user: User, ids: Any, spec: ModelSpec) -> list[Attachment]:
+    """The user's attachments named in a generate request, checked before anything is stored."""
+    if ids is None or ids == []:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidRequest("attachments must be a list of attachment ids")
+    limit = settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"]
+    if len(ids) > limit:
+        raise InvalidRequest(f"{len(ids)} files attached; at most {limit} per message")
+    if "image" not in spec.info.get("modalities", ()):
+        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
+    found: dict[uuid.UUID, None] = {}
+    for raw in ids:
+        try:
+            found[uuid.UUID(raw)] = None
+        except ValueError:
+            raise NotFound("attachment") from None
+    owned = {a.pk: a for a in Attachment.objects.filter(pk__in=found, owner_id=user.pk)}
+    if len(owned) != len(found):
+        raise NotFound("attachment")  # someone else's, or gone: the two look the same
+    return [owned[pk] for pk in found]
 
 
 def check_context_length(spec: ModelSpec, prompt: list[Any], chat_options: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ class Outcome:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     output_tokens: int = 0
+    vision_tokens: int = 0
     first_token_at: float | None = None  # wall clock (time.time())
     reasoning_started_at: float | None = None
     content_started_at: float | None = None
@@ -173,6 +174,8 @@ def _record(outcome: Outcome, delta: Delta) -> None:
         outcome.first_token_at = time.time()
     if delta.prompt_tokens:
         outcome.prompt_tokens = delta.prompt_tokens
+    if delta.vision_tokens:
+        outcome.vision_tokens = delta.vision_tokens
     outcome.output_tokens = max(outcome.output_tokens, delta.output_tokens)
     if delta.finish_reason:
         outcome.finish_reason = delta.finish_reason

@@ -53,6 +53,7 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     reasoning = models.TextField(blank=True)
     reasoning_ms = models.FloatField(null=True, blank=True)  # how long the model thought
+    attachments = models.ManyToManyField("media.Attachment", blank=True, related_name="messages")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DONE)
 
     # Generation record (assistant messages only). Text is written once, at the end.
@@ -64,6 +65,11 @@ class Message(models.Model):
     error_message = models.TextField(blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Media in the prompt of this generation (usage accounting).
+    images = models.PositiveIntegerField(default=0)
+    videos = models.PositiveIntegerField(default=0)
+    video_seconds = models.FloatField(default=0.0)
+    vision_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)  # = enqueued, for assistants
     started_at = models.DateTimeField(null=True, blank=True)
     first_token_at = models.DateTimeField(null=True, blank=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -107,7 +109,8 @@ def _probe_video(path: str, max_seconds: float) -> MediaInfo:
         try:
             first = next(container.decode(stream))
             # Seek near the end and decode: a cut-off file fails here, not in a worker later.
-            container.seek(int(max(0.0, duration - 0.5) / stream.time_base), stream=stream)
+            time_base = stream.time_base or Fraction(1, 1_000_000)
+            container.seek(int(max(0.0, duration - 0.5) / time_base), stream=stream)
             last = None
             for frame in container.decode(stream):
                 last = frame
@@ -118,7 +121,7 @@ def _probe_video(path: str, max_seconds: float) -> MediaInfo:
         return MediaInfo("video", content_type, first.width, first.height, duration, fps, codec)
 
 
-def _duration_s(container, stream) -> float | None:  # type: ignore[no-untyped-def]
+def _duration_s(container: Any, stream: Any) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:

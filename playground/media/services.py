@@ -29,7 +29,7 @@ def ingest_upload(user: Any, upload: UploadedFile) -> Attachment:
             413,
             f"the file is {upload.size:,} bytes; the limit is {limit['MAX_FILE_BYTES']:,} bytes",
         )
-    path = upload.temporary_file_path()  # type: ignore[attr-defined]  # always on disk
+    path = upload.temporary_file_path()  # always on disk (TemporaryFileUploadHandler)
     info = probe(
         path,
         max_image_pixels=limit["MAX_IMAGE_PIXELS"],

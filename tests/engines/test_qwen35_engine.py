@@ -89,10 +89,10 @@ def test_the_moe_vision_model_generates_and_batches_exactly(moe_engine) -> None:
 
 
 def test_thinking_on_and_off_change_the_prompt(moe_engine) -> None:  # type: ignore[no-untyped-def]
-    on = moe_engine.scheduler._encode(GenerationRequest("x", [ChatMessage("user", "Hi")]))
-    off = moe_engine.scheduler._encode(
+    on = moe_engine.prompts.build(GenerationRequest("x", [ChatMessage("user", "Hi")])).input_ids
+    off = moe_engine.prompts.build(
         GenerationRequest("y", [ChatMessage("user", "Hi")], chat_options={"enable_thinking": False})
-    )
+    ).input_ids
     think, end = 248_068, 248_069
     assert on[-2:] == [think, 198]  # "<think>\n"
     assert off[-4:] == [think, 271, end, 271]  # "<think>\n\n</think>\n\n"
@@ -107,3 +107,75 @@ def test_a_dense_text_only_checkpoint_loads_too(tmp_path: Path) -> None:
         assert last.output_tokens == 5 and text
     finally:
         engine.close()
+
+
+def _image_file(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "red.png"
+    Image.new("RGB", (64, 48), (200, 20, 20)).save(path)
+    return path
+
+
+def test_the_vision_model_consumes_images_and_videos(moe_engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.engines.test_qwen35_video import _grey_ramp
+
+    image = _image_file(tmp_path)
+    video = _grey_ramp(tmp_path / "clip.mp4", 3.0, 10)
+    request = GenerationRequest(
+        "vision",
+        [
+            ChatMessage(
+                "user",
+                [
+                    {"type": "image", "path": str(image)},
+                    {"type": "video", "path": str(video)},
+                    {"type": "text", "text": "What do you see?"},
+                ],
+            )
+        ],
+        SamplingParams(temperature=0.0, max_tokens=6),
+    )
+    prepared = moe_engine.prompts.build(request)
+    grid_image = prepared.vision["image_grid_thw"][0].tolist()
+    grid_video = prepared.vision["video_grid_thw"]
+    merge = 4  # 2×2 spatial merge
+    expected = (
+        grid_image[0] * grid_image[1] * grid_image[2] // merge
+        + int((grid_video[:, 0] * grid_video[:, 1] * grid_video[:, 2]).sum()) // merge
+    )
+    assert prepared.vision_tokens == expected > 0
+    assert (
+        prepared.input_ids.count(248056) == grid_image[0] * grid_image[1] * grid_image[2] // merge
+    )
+
+    async def run():  # type: ignore[no-untyped-def]
+        return [d async for d in moe_engine.stream(request)]
+
+    deltas = asyncio.run(run())
+    assert deltas[0].vision_tokens == expected
+    assert deltas[-1].output_tokens == 6 and deltas[-1].finish_reason == "length"
+    hits = moe_engine.prompts.frame_cache_hits
+    moe_engine.prompts.build(
+        request
+    )  # a follow-up about the same video: frames come from the cache
+    assert moe_engine.prompts.frame_cache_hits == hits + 1
+
+
+def test_a_text_only_model_refuses_media(tmp_path: Path) -> None:
+    from engines.base import EngineError
+
+    path = synthesise(tmp_path / "text-only", moe=True, vision=False)
+    engine = _engine(path)
+    try:
+        request = GenerationRequest(
+            "t", [ChatMessage("user", [{"type": "image", "path": str(_image_file(tmp_path))}])]
+        )
+        with pytest.raises(EngineError, match="cannot see images"):
+            asyncio.run(_run_request(engine, request))
+    finally:
+        engine.close()
+
+
+async def _run_request(engine: TorchEngine, request: GenerationRequest):  # type: ignore[no-untyped-def]
+    return [d async for d in engine.stream(request)]
