@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,6 +15,7 @@ from inference import services
 from inference.catalogue import get_catalogue
 from inference.errors import NotFound, ServiceError
 from inference.heartbeats import list_workers
+from playground.media.services import attachment_json
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
 
@@ -32,6 +34,7 @@ def _message_json(message: Message) -> dict[str, Any]:
         "error_message": message.error_message,
         "output_tokens": message.output_tokens,
         "total_ms": message.total_ms,
+        "attachments": [attachment_json(a) for a in message.attachments.all()],
     }
 
 
@@ -39,7 +42,9 @@ def _page(
     request: HttpRequest, conversation: Conversation | None, error: str = "", status: int = 200
 ) -> HttpResponse:
     conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
-    messages = list(conversation.messages.all()) if conversation else []
+    messages = (
+        list(conversation.messages.prefetch_related("attachments__blob")) if conversation else []
+    )
     catalogue = get_catalogue()
     served = served_models()
     spec = catalogue.get(conversation.model) if conversation else None
@@ -59,6 +64,8 @@ def _page(
             if spec
             else [],
             "messages": [_message_json(m) for m in messages],
+            "max_files": settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"],
+            "vision": bool(spec and "image" in spec.info.get("modalities", ())),
         },
     }
     return render(request, "chat/index.html", {**context, "error": error}, status=status)

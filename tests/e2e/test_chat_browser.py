@@ -128,3 +128,65 @@ def test_qwen_reasoning_shows_in_its_own_block_and_thinking_can_be_turned_off(
     stored = Message.objects.filter(role="assistant").order_by("created_at")
     assert [m.thinking for m in stored] == [True, False]
     assert stored[0].conversation.system_prompt == "Answer in one word."
+
+
+def test_images_and_videos_dropped_in_reach_the_vision_model(stack, alice, page, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from tests.media import files
+
+    _log_in(page, stack)
+    page.get_by_label("Model").select_option(value="qwen3.5-tiny")
+    page.get_by_role("button", name="New conversation").click()
+    page.get_by_label("Thinking").uncheck()
+
+    # Drag a picture in (a real drop event carrying a File), and pick a video.
+    picture = base64.b64encode(files.image_bytes("PNG", size=(96, 64))).decode()
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const dt = new DataTransfer();
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            dt.items.add(new File([bytes], name, { type: "image/png" }));
+            return dt;
+        }""",
+        ["red.png", picture],
+    )
+    page.dispatch_event("#composer", "drop", {"dataTransfer": transfer})
+    clip = files.video_file(tmp_path / "clip.mp4", seconds=2.0, fps=10)
+    page.set_input_files("#file-input", str(clip))
+    chips = page.locator("#tray .chip.ready")
+    expect(chips).to_have_count(2, timeout=30_000)
+    expect(page.locator("#tray .chip.ready img")).to_have_count(1)
+    expect(page.locator("#tray .chip.ready video")).to_have_count(1)
+    expect(page.locator("#tray .chip .duration")).to_have_text("0:02")
+    expect(page.locator("#tray progress")).to_have_count(0)
+
+    # A bad file gets a readable reason and can be removed.
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"PK\x03\x04 definitely not a png")
+    page.set_input_files("#file-input", str(bad))
+    expect(page.locator("#tray .chip.failed .why")).to_contain_text("not an image or video")
+    page.get_by_role("button", name="Remove notes.png").click()
+    expect(page.locator("#tray .chip")).to_have_count(2)
+
+    page.get_by_label("Message").fill("What is in these?")
+    page.get_by_role("button", name="Send").click()
+    reply = page.locator(".msg.assistant").last
+    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
+    assert reply.locator(".body").text_content()
+    stored = Message.objects.get(role="assistant", conversation__user=alice)
+    assert (stored.images, stored.videos) == (1, 1) and stored.vision_tokens > 0
+
+    page.reload()
+    user = page.locator(".msg.user").last
+    expect(user.locator(".media img")).to_have_count(1)
+    expect(user.locator(".media video")).to_have_count(1)
+    expect(user.locator(".media figcaption")).to_have_text("0:02")
+    # The video element can seek (Range requests): jump to 1 s and read the position back.
+    position = user.locator(".media video").evaluate(
+        """(v) => new Promise((done) => {
+            const seek = () => { v.currentTime = 1.0; v.addEventListener("seeked", () => done(v.currentTime), { once: true }); };
+            if (v.readyState >= 1) seek(); else v.addEventListener("loadedmetadata", seek, { once: true });
+        })"""
+    )
+    assert abs(position - 1.0) < 0.2

@@ -37,7 +37,43 @@
     statusEl.classList.toggle("error", Boolean(isError));
   }
 
-  function bubble(role, text, reasoning) {
+  function mediaElement(a, thumbnail) {
+    if (a.kind === "image") {
+      const img = document.createElement("img");
+      img.src = a.url;
+      img.alt = a.filename;
+      return img;
+    }
+    const video = document.createElement("video");
+    video.src = a.url; // served with HTTP Range, so the player can seek
+    video.preload = "metadata";
+    video.muted = true;
+    if (!thumbnail) video.controls = true;
+    return video;
+  }
+
+  function duration(seconds) {
+    const s = Math.round(seconds);
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function mediaStrip(attachments) {
+    const strip = document.createElement("div");
+    strip.className = "media";
+    for (const a of attachments) {
+      const figure = document.createElement("figure");
+      figure.append(mediaElement(a, false));
+      if (a.kind === "video" && a.duration_s != null) {
+        const caption = document.createElement("figcaption");
+        caption.textContent = duration(a.duration_s);
+        figure.append(caption);
+      }
+      strip.append(figure);
+    }
+    return strip;
+  }
+
+  function bubble(role, text, reasoning, attachments) {
     const li = document.createElement("li");
     li.className = "msg " + role;
     if (role === "assistant") {
@@ -53,6 +89,7 @@
       details.append(summary, rbody);
       li.append(details);
     }
+    if (attachments && attachments.length) li.append(mediaStrip(attachments));
     const body = document.createElement("div");
     body.className = "body";
     body.textContent = text || "";
@@ -200,16 +237,155 @@
     };
   }
 
+  // --- attachments: pick, drop or paste; each uploads with a progress bar -------------
+  const tray = document.getElementById("tray");
+  const fileInput = document.getElementById("file-input");
+  const attachButton = document.getElementById("attach");
+  const uploads = []; // {file, chip, attachment, error, done}
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function refreshSend() {
+    const busy = uploads.some((u) => !u.done);
+    sendBtn.disabled = busy || Boolean(current) || Boolean(pending);
+  }
+
+  function addFiles(fileList) {
+    if (!page.vision) {
+      setStatus("This model cannot see images or videos; start a conversation with a vision model.", true);
+      return;
+    }
+    for (const file of fileList) {
+      if (uploads.length >= page.max_files) {
+        setStatus("At most " + page.max_files + " files per message.", true);
+        break;
+      }
+      upload(file);
+    }
+  }
+
+  function upload(file) {
+    const entry = { file: file, attachment: null, error: null, done: false };
+    const chip = document.createElement("li");
+    chip.className = "chip uploading";
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = file.name;
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Uploading " + file.name);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", "Remove " + file.name);
+    chip.append(name, bar, remove);
+    tray.append(chip);
+    entry.chip = chip;
+    uploads.push(entry);
+    refreshSend();
+
+    const xhr = new XMLHttpRequest();
+    remove.addEventListener("click", function () {
+      if (!entry.done) xhr.abort();
+      uploads.splice(uploads.indexOf(entry), 1);
+      chip.remove();
+      refreshSend();
+    });
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+    });
+    xhr.addEventListener("load", function () {
+      entry.done = true;
+      chip.classList.remove("uploading");
+      bar.remove();
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch (err) {
+        body = null;
+      }
+      if (xhr.status === 201 && body) {
+        entry.attachment = body;
+        chip.classList.add("ready");
+        const thumb = document.createElement("span");
+        thumb.className = "thumb";
+        thumb.append(mediaElement(body, true));
+        if (body.kind === "video" && body.duration_s != null) {
+          const label = document.createElement("span");
+          label.className = "duration";
+          label.textContent = duration(body.duration_s);
+          thumb.append(label);
+        }
+        chip.insertBefore(thumb, name);
+      } else {
+        entry.error = (body && body.error && body.error.message) || "upload failed (" + xhr.status + ")";
+        chip.classList.add("failed");
+        const why = document.createElement("span");
+        why.className = "why";
+        why.setAttribute("role", "alert");
+        why.textContent = entry.error;
+        chip.insertBefore(why, remove);
+      }
+      refreshSend();
+    });
+    xhr.addEventListener("error", function () {
+      entry.done = true;
+      entry.error = "network error";
+      chip.classList.add("failed");
+      refreshSend();
+    });
+    xhr.open("POST", "/media/");
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    const data = new FormData();
+    data.append("file", file);
+    xhr.send(data);
+  }
+
+  if (page.vision) attachButton.hidden = false;
+  attachButton.addEventListener("click", function () {
+    fileInput.click();
+  });
+  fileInput.addEventListener("change", function () {
+    addFiles(fileInput.files);
+    fileInput.value = "";
+  });
+  form.addEventListener("dragover", function (e) {
+    e.preventDefault();
+    form.classList.add("dropping");
+  });
+  form.addEventListener("dragleave", function () {
+    form.classList.remove("dropping");
+  });
+  form.addEventListener("drop", function (e) {
+    e.preventDefault();
+    form.classList.remove("dropping");
+    if (e.dataTransfer && e.dataTransfer.files.length) addFiles(e.dataTransfer.files);
+  });
+  prompt.addEventListener("paste", function (e) {
+    const pasted = e.clipboardData ? Array.from(e.clipboardData.files) : [];
+    if (pasted.length) {
+      e.preventDefault();
+      addFiles(pasted);
+    }
+  });
+
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     const text = prompt.value;
-    if (!text.trim() || current || pending) return;
-    const userBubble = bubble("user", text);
+    if (!text.trim() || current || pending || uploads.some((u) => !u.done)) return;
+    const ready = uploads.filter((u) => u.attachment).map((u) => u.attachment);
+    const userBubble = bubble("user", text, "", ready);
     const reply = bubble("assistant", "");
     reply.classList.add("streaming");
     const frame = { type: "generate", conversation_id: page.conversation_id, content: text };
     if (page.thinking_mode) frame.thinking = thinkingBox.checked;
     if (presetSelect.value) frame.preset = presetSelect.value;
+    if (ready.length) frame.attachments = ready.map((a) => a.id);
     if (!send(frame)) {
       userBubble.remove();
       reply.remove();
@@ -218,6 +394,8 @@
     pending = reply;
     setBusy(true);
     prompt.value = "";
+    uploads.length = 0;
+    tray.replaceChildren();
     const title = document.querySelector(".conversations li.current a");
     if (title && title.textContent === "Untitled") title.textContent = text.trim().split("\n")[0].slice(0, 80);
   });
@@ -237,7 +415,7 @@
   });
 
   for (const m of page.messages) {
-    const li = bubble(m.role, m.content, m.reasoning);
+    const li = bubble(m.role, m.content, m.reasoning, m.attachments);
     if (m.role !== "assistant") continue;
     if (m.status === "queued" || m.status === "running") {
       // Text is stored at the end, so an unfinished reply is replayed from seq 0.
