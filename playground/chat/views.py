@@ -15,9 +15,9 @@ from inference import services
 from inference.catalogue import get_catalogue
 from inference.errors import NotFound, ServiceError
 from inference.heartbeats import list_workers
-from playground.media.services import attachment_json
 from inference.redis_clients import get_redis
 from playground.chat.models import Conversation, Message
+from playground.media.services import attachment_json
 
 
 def _message_json(message: Message) -> dict[str, Any]:
