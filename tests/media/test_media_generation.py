@@ -10,7 +10,7 @@ from inference.services import create_conversation
 from playground.chat.models import Message
 from tests.helpers import ChatSocket
 from tests.media import files
-from tests.media.test_upload import _upload, http  # noqa: F401 (fixture)
+from tests.media.test_upload import _upload
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def _generate_frame(conversation, content, attachments, **extra):  # type: ignor
 
 def test_the_vision_model_answers_with_an_image_and_a_video(
     stack, http, alice, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:  # type: ignore[no-untyped-def]
     session = http(alice)
     image = _upload(session, stack, "red.png", files.image_bytes("PNG", size=(96, 64))).json()
     clip = files.video_file(tmp_path / "clip.mp4", seconds=2.0, fps=10)
@@ -60,7 +60,7 @@ def test_the_vision_model_answers_with_an_image_and_a_video(
     )
 
 
-def test_bob_cannot_attach_alices_media(stack, http, alice, bob) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_bob_cannot_attach_alices_media(stack, http, alice, bob) -> None:  # type: ignore[no-untyped-def]
     image = _upload(http(alice), stack, "a.png", files.image_bytes("PNG")).json()
     conversation = create_conversation(bob, "qwen3.5-tiny")
     with ChatSocket(stack, bob) as ws:
@@ -70,7 +70,7 @@ def test_bob_cannot_attach_alices_media(stack, http, alice, bob) -> None:  # typ
     assert not Message.objects.filter(conversation=conversation).exists()
 
 
-def test_a_model_without_vision_refuses_media_before_queueing(stack, http, alice) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_model_without_vision_refuses_media_before_queueing(stack, http, alice) -> None:  # type: ignore[no-untyped-def]
     image = _upload(http(alice), stack, "a.png", files.image_bytes("PNG")).json()
     conversation = create_conversation(alice, "smollm2")
     with ChatSocket(stack, alice) as ws:
@@ -80,7 +80,7 @@ def test_a_model_without_vision_refuses_media_before_queueing(stack, http, alice
     assert not Message.objects.filter(conversation=conversation).exists()
 
 
-def test_more_files_than_allowed_are_refused(stack, http, alice) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_more_files_than_allowed_are_refused(stack, http, alice) -> None:  # type: ignore[no-untyped-def]
     session = http(alice)
     ids = [
         _upload(session, stack, f"{i}.png", files.image_bytes("PNG", color=(i * 20, 0, 0))).json()[

@@ -9,22 +9,7 @@ import pytest
 import requests
 
 from playground.media.models import Attachment, Blob, BlobChunk
-from tests.helpers import session_cookie
 from tests.media import files
-
-CSRF = "k" * 32
-
-
-@pytest.fixture
-def http(live_server_url, transactional_db):  # type: ignore[no-untyped-def]
-    def for_user(user):  # type: ignore[no-untyped-def]
-        session = requests.Session()
-        session.cookies.set("sessionid", session_cookie(user))
-        session.cookies.set("csrftoken", CSRF)
-        session.headers["X-CSRFToken"] = CSRF
-        return session
-
-    return for_user
 
 
 def _upload(session, url: str, name: str, data: bytes):  # type: ignore[no-untyped-def]
