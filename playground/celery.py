@@ -10,3 +10,4 @@ from celery import Celery
 app = Celery("playground")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["inference"])
+app.autodiscover_tasks(["playground.media"], related_name="thumbnails")

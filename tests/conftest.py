@@ -17,7 +17,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from playground.devservers import asgi_command, free_port
+from playground.devservers import asgi_command, free_port, media_worker_command
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,11 +78,12 @@ def workers(
     service_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerPool]:
     log_dir = tmp_path_factory.mktemp("workers")
-    _SERVICE_LOGS.extend(log_dir / f"{model}.log" for model in SERVED_IN_TESTS)
+    _SERVICE_LOGS.extend(log_dir / f"{name}.log" for name in (*SERVED_IN_TESTS, "media"))
     pool = WorkerPool(service_env, log_dir, redis_client)
     try:
         for model in SERVED_IN_TESTS:
             pool.start(model)
+        pool.start("media", media_worker_command("--loglevel", "WARNING"))
         pool.wait_online(SERVED_IN_TESTS, timeout=240)
         yield pool
     finally:

@@ -50,10 +50,11 @@ class WorkerPool:
         self.env, self.log_dir, self.redis = env, log_dir, client
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, model: str) -> None:
+    def start(self, model: str, command: list[str] | None = None) -> None:
+        """Start the worker for ``model`` (or any worker ``command`` under that name)."""
         log = open(self.log_dir / f"{model}.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.procs[model] = subprocess.Popen(
-            worker_command(model, "--loglevel", "WARNING"),
+            command or worker_command(model, "--loglevel", "WARNING"),
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -51,6 +51,10 @@ class Attachment(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     fps = models.FloatField(null=True, blank=True)
     codec = models.CharField(max_length=32, blank=True)
+    # A JPEG thumbnail (poster frame for video), made by a worker after upload.
+    thumbnail = models.ForeignKey(
+        Blob, null=True, blank=True, on_delete=models.SET_NULL, related_name="thumbnail_of"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

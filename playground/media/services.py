@@ -37,7 +37,7 @@ def ingest_upload(user: Any, upload: UploadedFile) -> Attachment:
     )
     with transaction.atomic():
         sha = storage.save("upload", upload)
-        return Attachment.objects.create(
+        attachment = Attachment.objects.create(
             owner=user,
             blob=Blob.objects.get(sha256=sha),
             filename=(upload.name or "upload")[:255],
@@ -49,6 +49,14 @@ def ingest_upload(user: Any, upload: UploadedFile) -> Attachment:
             fps=info.fps,
             codec=info.codec,
         )
+        transaction.on_commit(lambda: _enqueue_thumbnail(str(attachment.id)))
+    return attachment
+
+
+def _enqueue_thumbnail(attachment_id: str) -> None:
+    from playground.media.thumbnails import make_thumbnail
+
+    make_thumbnail.apply_async(args=[attachment_id], queue=settings.MEDIA_QUEUE)
 
 
 def get_attachment(user: Any, attachment_id: Any) -> Attachment | None:
@@ -75,4 +83,5 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
         "duration_s": attachment.duration_s,
         "fps": attachment.fps,
         "url": f"/media/{attachment.id}/",
+        "thumbnail_url": f"/media/{attachment.id}/thumbnail/" if attachment.thumbnail_id else None,
     }

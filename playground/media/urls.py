@@ -6,4 +6,5 @@ app_name = "media"
 urlpatterns = [
     path("", views.upload, name="upload"),
     path("<str:attachment_id>/", views.download, name="download"),
+    path("<str:attachment_id>/thumbnail/", views.thumbnail, name="thumbnail"),
 ]

@@ -84,3 +84,15 @@ def _read(sha256: str, start: int, length: int) -> Iterator[bytes]:
                 return
             length -= len(block)
             yield block
+
+
+@login_required
+@require_GET
+def thumbnail(request: HttpRequest, attachment_id: str) -> HttpResponse:
+    attachment = services.get_attachment(request.user, attachment_id)
+    if attachment is None or not attachment.thumbnail_id:
+        return _error(404, "not found")
+    with services.storage.open(attachment.thumbnail_id) as handle:
+        response = HttpResponse(handle.read(), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

@@ -107,6 +107,7 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 # Uploads always go to a temporary file on disk (never RAM), then into PostgreSQL.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+MEDIA_QUEUE = "media"  # thumbnails and poster frames; `make run` starts a worker for it
 MEDIA_LIMITS = {
     "MAX_FILE_BYTES": env.int("PLAYGROUND_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024),
     "MAX_VIDEO_SECONDS": env.float("PLAYGROUND_MAX_VIDEO_SECONDS", default=600.0),

@@ -143,3 +143,37 @@ def test_bob_gets_404_for_alices_media(http, live_server_url, alice, bob) -> Non
     assert http(bob).get(live_server_url + "/media/not-a-uuid/", timeout=30).status_code == 404
     anonymous = requests.get(live_server_url + body["url"], timeout=30, allow_redirects=False)
     assert anonymous.status_code == 302
+
+
+def _wait_for_thumbnail(session, url: str, attachment_id: str) -> requests.Response:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        response = session.get(f"{url}/media/{attachment_id}/thumbnail/", timeout=30)
+        if response.status_code == 200:
+            return response
+        time.sleep(0.2)
+    raise AssertionError("no thumbnail after 60 s")
+
+
+def test_a_worker_makes_image_thumbnails_and_video_posters(
+    stack, http, alice, bob, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+
+    session = http(alice)
+    image = _upload(
+        session, stack, "wide.png", files.image_bytes("PNG", size=(1000, 500), color=(10, 200, 10))
+    ).json()
+    clip = files.video_file(tmp_path / "poster.mp4", seconds=2.0, fps=10, size=(128, 96))
+    video = _upload(session, stack, "poster.mp4", clip.read_bytes()).json()
+    thumb = Image.open(io.BytesIO(_wait_for_thumbnail(session, stack, image["id"]).content))
+    assert thumb.format == "JPEG" and thumb.size == (320, 160)
+    assert thumb.getpixel((160, 80))[1] > 150  # still green
+    poster = Image.open(io.BytesIO(_wait_for_thumbnail(session, stack, video["id"]).content))
+    assert poster.format == "JPEG" and poster.size == (128, 96)
+    assert http(bob).get(f"{stack}/media/{video['id']}/thumbnail/", timeout=30).status_code == 404
+    assert Attachment.objects.get(pk=image["id"]).thumbnail_id is not None

@@ -48,6 +48,7 @@
     video.src = a.url; // served with HTTP Range, so the player can seek
     video.preload = "metadata";
     video.muted = true;
+    if (a.thumbnail_url) video.poster = a.thumbnail_url; // the worker's poster frame
     if (!thumbnail) video.controls = true;
     return video;
   }
