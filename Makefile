@@ -41,6 +41,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
 	$(BIN)/python bench/qwen35_engine.py
+	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -105,7 +105,8 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 
 # --- Media uploads ----------------------------------------------------------------
 # Uploads always go to a temporary file on disk (never RAM), then into PostgreSQL.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+# The ASGI handler spools request bodies past this size to disk; 0 would mean "never".
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 MEDIA_QUEUE = "media"  # thumbnails and poster frames; `make run` starts a worker for it
 MEDIA_LIMITS = {

@@ -1,6 +1,7 @@
 """Benchmarks (bench/): the test catalogue (FakeRateEngine next to SmolLM2) on its own database."""
 
 from playground.settings.test import *  # noqa: F403
-from playground.settings.test import INFERENCE
+from playground.settings.test import INFERENCE, MEDIA_LIMITS
 
 INFERENCE = {**INFERENCE, "HEARTBEAT_INTERVAL_S": 1.0}
+MEDIA_LIMITS = {**MEDIA_LIMITS, "MAX_FILE_BYTES": 512 * 1024 * 1024}
