@@ -1,6 +1,7 @@
 """What a file really is, judged by its content (never its name), and whether it is whole.
 
-Images: anything Pillow decodes (JPEG, PNG, WebP, GIF's first frame), with a
+Images: anything Pillow decodes (JPEG, PNG, WebP, GIF's first frame, HEIC
+through the pillow-heif plugin), with a
 decompression-bomb limit on pixels. Video: containers and codecs PyAV decodes
 (MP4/H.264, WebM/VP9, MOV), probed for duration, size and frame rate; the
 first and last frames are decoded so a truncated file is caught.
@@ -14,8 +15,17 @@ from fractions import Fraction
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
-IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+register_heif_opener()  # HEIC/HEIF photos (phones) through Pillow
+
+IMAGE_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "HEIF": "image/heic",
+}
 VIDEO_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/webm"}
 VIDEO_CODECS = {"h264", "hevc", "vp8", "vp9", "av1", "mpeg4"}
 

@@ -10,6 +10,9 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
 
 
 def image_bytes(

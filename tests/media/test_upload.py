@@ -17,7 +17,14 @@ def _upload(session, url: str, name: str, data: bytes):  # type: ignore[no-untyp
 
 
 @pytest.mark.parametrize(
-    "fmt, content_type", [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+    "fmt, content_type",
+    [
+        ("JPEG", "image/jpeg"),
+        ("PNG", "image/png"),
+        ("WEBP", "image/webp"),
+        ("GIF", "image/gif"),
+        ("HEIF", "image/heic"),
+    ],
 )
 def test_an_image_round_trips(http, live_server_url, alice, fmt, content_type) -> None:  # type: ignore[no-untyped-def]
     data = files.image_bytes(fmt, size=(80, 60))
