@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from engines.base import (
@@ -40,6 +40,7 @@ from inference.heartbeats import publish_heartbeat
 from inference.redis_clients import get_async_redis
 from inference.streaming import Outcome, stream_to_log
 from playground.chat.models import Message
+from playground.dashboard.usage import record_generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,24 +236,26 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
         FINISH_CANCELLED: Message.Status.CANCELLED,
         FINISH_ERROR: Message.Status.ERROR,
     }.get(finish_reason, Message.Status.DONE)
-    Message.objects.filter(pk=generation_id).update(
-        content=outcome.text,
-        reasoning="".join(outcome.reasoning).strip(),
-        reasoning_ms=reasoning_ms,
-        status=status,
-        finish_reason=finish_reason,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message[:2000],
-        prompt_tokens=outcome.prompt_tokens,
-        vision_tokens=outcome.vision_tokens,
-        output_tokens=outcome.output_tokens,
-        first_token_at=first,
-        finished_at=finished,
-        queue_wait_ms=_ms(started - created),
-        ttft_ms=_ms(first - created) if first else None,
-        tpot_ms=tpot,
-        total_ms=_ms(finished - created),
-    )
+    with transaction.atomic():
+        Message.objects.filter(pk=generation_id).update(
+            content=outcome.text,
+            reasoning="".join(outcome.reasoning).strip(),
+            reasoning_ms=reasoning_ms,
+            status=status,
+            finish_reason=finish_reason,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message[:2000],
+            prompt_tokens=outcome.prompt_tokens,
+            vision_tokens=outcome.vision_tokens,
+            output_tokens=outcome.output_tokens,
+            first_token_at=first,
+            finished_at=finished,
+            queue_wait_ms=_ms(started - created),
+            ttft_ms=_ms(first - created) if first else None,
+            tpot_ms=tpot,
+            total_ms=_ms(finished - created),
+        )
+        record_generation(Message.objects.select_related("conversation").get(pk=generation_id))
 
 
 def _done_payload(outcome: Outcome) -> dict[str, Any]:

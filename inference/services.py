@@ -251,6 +251,9 @@ def request_stop(user: User, generation_id: Any) -> None:
         output_tokens=0,
     )
     if claimed:
+        from playground.dashboard.usage import record_generation
+
+        record_generation(Message.objects.select_related("conversation").get(pk=message.pk))
         events.append_event_sync(
             client,
             str(message.id),

@@ -153,6 +153,14 @@ def run(port: int) -> int:
         for model in served:
             processes.append(subprocess.Popen(worker_command(model), cwd=ROOT, env=env))
         processes.append(subprocess.Popen(media_worker_command(), cwd=ROOT, env=env))
+        schedule = str(DATA_DIR / "celerybeat-schedule")
+        processes.append(
+            subprocess.Popen(
+                [python, "-m", "celery", "-A", "playground", "beat", "--schedule", schedule],
+                cwd=ROOT,
+                env=env,
+            )  # fmt: skip
+        )
         print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
         stopping = False
 

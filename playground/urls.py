@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from playground.accounts.views import signup
+from playground.dashboard.metrics import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,5 +11,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", signup, name="signup"),
     path("media/", include("playground.media.urls")),
+    path("metrics", metrics),
     path("", include("playground.chat.urls")),
 ]

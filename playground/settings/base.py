@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "playground.accounts",
     "playground.chat",
     "playground.media",
+    "playground.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic jobs run on the media worker's queue (`make run` starts celery beat).
+CELERY_TASK_ROUTES = {"dashboard.*": {"queue": "media"}}
+CELERY_BEAT_SCHEDULE = {
+    "refresh-usage-rollups": {"task": "dashboard.refresh_rollups", "schedule": 300.0},
+}
+# Bearer token for GET /metrics (Prometheus); unset = the endpoint is off (404).
+METRICS_TOKEN = env.str("PLAYGROUND_METRICS_TOKEN", default="")
 
 # --- Inference ------------------------------------------------------------------
 # The model catalogue: one entry per model. A worker started with `--model NAME`
