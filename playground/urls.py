@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/signup/", signup, name="signup"),
     path("media/", include("playground.media.urls")),
     path("metrics", metrics),
+    path("dashboard/", include("playground.dashboard.urls")),
     path("", include("playground.chat.urls")),
 ]
