@@ -17,7 +17,6 @@ import argparse
 import os
 import threading
 import time
-from fractions import Fraction
 from pathlib import Path
 
 from _stack import ROOT, bench_stack
@@ -26,50 +25,31 @@ BENCH_DIR = ROOT / ".data" / "bench"
 
 
 def _noise_video(path: Path, megabytes: int) -> Path:
-    """Lossless H.264 of random noise: about 2.7 MB per 1280×720 frame."""
-    import av
+    """Lossless H.264 of random noise: about 2.8 MB per 1280×720 frame."""
     import numpy as np
+
+    from tests.media.files import encode_video
 
     if path.exists() and path.stat().st_size >= megabytes * 1_000_000:
         return path
     rng = np.random.default_rng(0)
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv444p"
-        stream.options = {"qp": "0", "preset": "ultrafast"}
-        stream.time_base = Fraction(1, 30)
-        for i in range(megabytes * 1_000_000 // (1280 * 720 * 3) + 2):
-            frame = av.VideoFrame.from_ndarray(
-                rng.integers(0, 256, (720, 1280, 3), np.uint8), format="rgb24"
-            )
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    count = megabytes * 1_000_000 // (1280 * 720 * 3) + 2
+    frames = (rng.integers(0, 256, (720, 1280, 3), np.uint8) for _ in range(count))
+    options = {"qp": "0", "preset": "ultrafast"}
+    return encode_video(path, frames, fps=30, pix_fmt="yuv444p", options=options)
 
 
 def _clip_60s(path: Path) -> Path:
-    import av
+    """A moving gradient, 60 s of 1280×720 at 30 fps, ordinary H.264 settings."""
     import numpy as np
+
+    from tests.media.files import encode_video
 
     if path.exists():
         return path
-    with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        stream.time_base = Fraction(1, 30)
-        base = np.linspace(0, 255, 1280, dtype=np.uint8)[None, :, None].repeat(720, 0).repeat(3, 2)
-        for i in range(60 * 30):
-            frame = av.VideoFrame.from_ndarray(np.roll(base, i * 8, axis=1), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    base = np.linspace(0, 255, 1280, dtype=np.uint8)[None, :, None].repeat(720, 0).repeat(3, 2)
+    frames = (np.roll(base, i * 8, axis=1) for i in range(60 * 30))
+    return encode_video(path, frames, fps=30, options={"preset": "veryfast", "crf": "23"})
 
 
 class _Multipart:

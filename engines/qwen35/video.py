@@ -137,6 +137,9 @@ def _decode(
     video_fps: float,
 ) -> int:
     height, width = frames.shape[1:3]
+    # Area averaging when shrinking (antialiased, and cheap), bicubic when enlarging.
+    shrinking = height * width <= stream.codec_context.height * stream.codec_context.width
+    interpolation = "AREA" if shrinking else "BICUBIC"
     start_pts = stream.start_time or 0
     filled = 0
     target = 0  # position in `indices` of the next frame to keep
@@ -156,9 +159,9 @@ def _decode(
             if number is None or number < indices[target]:
                 continue
             while target < len(indices) and indices[target] <= number:
-                frames[wanted[indices[target]]] = frame.to_ndarray(
-                    width=width, height=height, format="rgb24"
-                )
+                frames[wanted[indices[target]]] = frame.reformat(
+                    width=width, height=height, format="rgb24", interpolation=interpolation
+                ).to_ndarray()
                 filled += 1
                 target += 1
             if target >= len(indices) or indices[target] - number > seek_gap:

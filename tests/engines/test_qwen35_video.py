@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from engines.qwen35.video import frame_size, sample_count, sample_indices, sample_video
+from tests.media.files import encode_video
 
 
 @pytest.mark.parametrize(
@@ -48,23 +47,11 @@ def _grey_ramp(
 ) -> Path:  # type: ignore[no-untyped-def]
     """Each frame is flat grey at level 2*i (mod 250): the decoded level tells which frame it is."""
     width, height = size
-    with av.open(str(path), "w", format=container) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = Fraction(1, fps)
-        if codec == "libx264":
-            stream.options = {"g": "50", "crf": "10"}
-        for i in range(int(seconds * fps)):
-            level = (2 * i) % 250
-            frame = av.VideoFrame.from_ndarray(
-                np.full((height, width, 3), level, np.uint8), format="rgb24"
-            )
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    frames = (
+        np.full((height, width, 3), (2 * i) % 250, np.uint8) for i in range(int(seconds * fps))
+    )
+    options = {"g": "50", "crf": "10"} if codec == "libx264" else {}
+    return encode_video(path, frames, fps=fps, container=container, codec=codec, options=options)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,6 +24,34 @@ def image_bytes(
     return buffer.getvalue()
 
 
+def encode_video(
+    path: Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: int,
+    container: str = "mp4",
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Encode RGB frames ([height, width, 3] uint8) one per 1/fps second; returns ``path``."""
+    with av.open(str(path), mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.pix_fmt = pix_fmt
+        stream.time_base = Fraction(1, fps)
+        stream.options = options or {}
+        for index, pixels in enumerate(frames):
+            if index == 0:
+                stream.height, stream.width = pixels.shape[:2]
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def video_file(
     path: Path,
     *,
@@ -34,21 +63,14 @@ def video_file(
 ) -> Path:
     """Encode ``seconds`` of moving colour bars; returns ``path``."""
     width, height = size
-    with av.open(str(path), mode="w", format=container) as out:
-        stream = out.add_stream(codec, rate=fps)
-        stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = Fraction(1, fps)
+
+    def bars() -> Iterator[np.ndarray]:
         for i in range(int(seconds * fps)):
             pixels = np.zeros((height, width, 3), dtype=np.uint8)
             pixels[:, : (i * 3) % width] = (i * 7 % 256, 128, 255 - i % 256)
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+            yield pixels
+
+    return encode_video(path, bars(), fps=fps, container=container, codec=codec)
 
 
 def zip_bytes() -> bytes:
