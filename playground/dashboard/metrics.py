@@ -7,12 +7,13 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from inference.catalogue import get_catalogue
 from inference.heartbeats import list_workers
 from inference.redis_clients import get_redis
 from playground.dashboard.models import LATENCY_BUCKETS_MS, UsageHourly
+from playground.http import json_error
 
 
 def _label(value: object) -> str:
@@ -22,14 +23,10 @@ def _label(value: object) -> str:
 def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
     if not token:
-        return JsonResponse(
-            {"error": {"status": 404, "message": "metrics are disabled"}}, status=404
-        )
+        return json_error(404, "metrics are disabled")
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), token.encode()):
-        return JsonResponse(
-            {"error": {"status": 403, "message": "bad or missing token"}}, status=403
-        )
+        return json_error(403, "bad or missing token")
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str) -> None:

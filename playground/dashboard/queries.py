@@ -37,25 +37,24 @@ def _split(filters: Filters) -> tuple[datetime, datetime]:
     return full_start, full_end
 
 
+def _narrow(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
+    """Apply the optional model and user filters (both tables have the two columns)."""
+    if filters.model:
+        rows = rows.filter(model=filters.model)
+    if filters.user_id:
+        rows = rows.filter(user_id=filters.user_id)
+    return rows
+
+
 def _raw(filters: Filters, full_start: datetime, full_end: datetime) -> QuerySet[UsageRecord]:
     edges = Q(finished_at__gte=filters.start, finished_at__lt=min(full_start, filters.end)) | Q(
         finished_at__gte=max(full_end, filters.start), finished_at__lt=filters.end
     )
-    rows = UsageRecord.objects.filter(edges)
-    if filters.model:
-        rows = rows.filter(model=filters.model)
-    if filters.user_id:
-        rows = rows.filter(user_id=filters.user_id)
-    return rows
+    return _narrow(UsageRecord.objects.filter(edges), filters)
 
 
 def _rolled(filters: Filters, full_start: datetime, full_end: datetime) -> QuerySet[UsageHourly]:
-    rows = UsageHourly.objects.filter(hour__gte=full_start, hour__lt=full_end)
-    if filters.model:
-        rows = rows.filter(model=filters.model)
-    if filters.user_id:
-        rows = rows.filter(user_id=filters.user_id)
-    return rows
+    return _narrow(UsageHourly.objects.filter(hour__gte=full_start, hour__lt=full_end), filters)
 
 
 def totals(filters: Filters) -> dict[str, Any]:
@@ -109,8 +108,4 @@ def per_model(filters: Filters) -> list[dict[str, Any]]:
 def raw_rows(filters: Filters) -> QuerySet[UsageRecord]:
     """Every usage row in the range (CSV export), oldest first."""
     rows = UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end)
-    if filters.model:
-        rows = rows.filter(model=filters.model)
-    if filters.user_id:
-        rows = rows.filter(user_id=filters.user_id)
-    return rows.select_related("user").order_by("finished_at")
+    return _narrow(rows, filters).select_related("user").order_by("finished_at")

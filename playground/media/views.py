@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from playground.http import json_error
 from playground.media import services
 from playground.media.probe import MediaRejected
 from playground.media.storage import CHUNK_SIZE
@@ -16,21 +17,17 @@ from playground.media.storage import CHUNK_SIZE
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"status": status, "message": message}}, status=status)
-
-
 @require_POST
 def upload(request: HttpRequest) -> JsonResponse:
     if not request.user.is_authenticated:
-        return _error(401, "log in to upload files")
+        return json_error(401, "log in to upload files")
     files = request.FILES.getlist("file")
     if len(files) != 1:
-        return _error(422, "send exactly one file, in the form field 'file'")
+        return json_error(422, "send exactly one file, in the form field 'file'")
     try:
         attachment = services.ingest_upload(request.user, files[0])
     except MediaRejected as exc:
-        return _error(exc.status, exc.message)
+        return json_error(exc.status, exc.message)
     return JsonResponse(services.attachment_json(attachment), status=201)
 
 
@@ -39,7 +36,7 @@ def upload(request: HttpRequest) -> JsonResponse:
 def download(request: HttpRequest, attachment_id: str) -> HttpResponse:
     attachment = services.get_attachment(request.user, attachment_id)
     if attachment is None:
-        return _error(404, "not found")
+        return json_error(404, "not found")
     size = attachment.blob.size
     start, end = 0, size - 1
     status = 200
@@ -70,7 +67,7 @@ def download(request: HttpRequest, attachment_id: str) -> HttpResponse:
 
 
 def _range_not_satisfiable(size: int) -> HttpResponse:
-    response = _error(416, "requested range not satisfiable")
+    response = json_error(416, "requested range not satisfiable")
     response["Content-Range"] = f"bytes */{size}"
     return response
 
@@ -91,7 +88,7 @@ def _read(sha256: str, start: int, length: int) -> Iterator[bytes]:
 def thumbnail(request: HttpRequest, attachment_id: str) -> HttpResponse:
     attachment = services.get_attachment(request.user, attachment_id)
     if attachment is None or not attachment.thumbnail_id:
-        return _error(404, "not found")
+        return json_error(404, "not found")
     with services.storage.open(attachment.thumbnail_id) as handle:
         response = HttpResponse(handle.read(), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=86400"
