@@ -92,3 +92,28 @@ class Message(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+
+class Feedback(models.Model):
+    """A user's thumbs up/down (and optional comment) on one assistant message."""
+
+    class Value(models.IntegerChoices):
+        UP = 1
+        DOWN = -1
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    model = models.CharField(max_length=100)  # copied from message.model
+    value = models.SmallIntegerField(choices=Value.choices)
+    comment = models.TextField(blank=True)  # at most 2000 characters
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"]),
+            models.Index(fields=["model", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} on {self.message_id}"

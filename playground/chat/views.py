@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -13,10 +14,12 @@ from django.views.decorators.http import require_POST
 from engines.qwen35.family import PRESETS
 from inference import services
 from inference.catalogue import get_catalogue
-from inference.errors import NotFound, ServiceError
+from inference.errors import InvalidRequest, NotFound, ServiceError
 from inference.heartbeats import list_workers
 from inference.redis_clients import get_redis
+from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, feedback_of, set_feedback
 from playground.chat.models import Conversation, Message
+from playground.http import json_error
 from playground.media.services import attachment_json
 
 
@@ -35,6 +38,7 @@ def _message_json(message: Message) -> dict[str, Any]:
         "output_tokens": message.output_tokens,
         "total_ms": message.total_ms,
         "attachments": [attachment_json(a) for a in message.attachments.all()],
+        "feedback": feedback_json(feedback_of(message)),
     }
 
 
@@ -43,7 +47,9 @@ def _page(
 ) -> HttpResponse:
     conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
     messages = (
-        list(conversation.messages.prefetch_related("attachments__blob")) if conversation else []
+        list(conversation.messages.select_related("feedback").prefetch_related("attachments__blob"))
+        if conversation
+        else []
     )
     catalogue = get_catalogue()
     served = served_models()
@@ -65,6 +71,7 @@ def _page(
             else [],
             "messages": [_message_json(m) for m in messages],
             "max_files": settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"],
+            "max_comment_chars": MAX_COMMENT_CHARS,
             "vision": bool(spec and "image" in spec.info.get("modalities", ())),
         },
     }
@@ -124,3 +131,24 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         return _page(request, None, error=exc.message, status=400)
     return redirect("chat:conversation", conversation_id=conversation.id)
+
+
+@login_required
+@require_POST
+def message_feedback(request: HttpRequest, conversation_id: str, message_id: str) -> JsonResponse:
+    """Thumbs up/down and a comment on one finished reply: ``{"value", "comment"}`` in and out."""
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return json_error(400, "the body must be JSON")
+    if not isinstance(body, dict):
+        return json_error(400, "the body must be a JSON object")
+    try:
+        feedback = set_feedback(
+            request.user, conversation_id, message_id, body.get("value"), body.get("comment")
+        )
+    except NotFound as exc:
+        return json_error(404, exc.message)
+    except InvalidRequest as exc:
+        return json_error(400, exc.message)
+    return JsonResponse(feedback_json(feedback) or {"value": None, "comment": ""})

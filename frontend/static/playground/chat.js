@@ -131,6 +131,102 @@
     if (finishReason === "error") li.classList.add("failed");
   }
 
+  async function postFeedback(messageId, payload) {
+    let response;
+    try {
+      response = await fetch("/c/" + page.conversation_id + "/messages/" + messageId + "/feedback/", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(payload),
+      });
+    } catch (err) {
+      throw new Error("Not saved: network error");
+    }
+    const body = await response.json().catch(() => null);
+    if (response.ok && body) return body;
+    if (response.redirected) throw new Error("Not saved: log in again"); // to the login page
+    throw new Error("Not saved: " + ((body && body.error && body.error.message) || "error " + response.status));
+  }
+
+  function thumbButton(icon, label) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "thumb";
+    button.textContent = icon;
+    button.setAttribute("aria-label", label);
+    return button;
+  }
+
+  // Thumbs up/down under a finished reply; after a choice, an optional comment.
+  function feedbackBar(li, messageId, saved) {
+    const bar = document.createElement("div");
+    bar.className = "feedback";
+    const thumbs = { up: thumbButton("👍", "Good response"), down: thumbButton("👎", "Bad response") };
+    const note = document.createElement("span");
+    note.className = "fb-status";
+    note.setAttribute("role", "status");
+    const box = document.createElement("details");
+    box.className = "fb-comment";
+    const summary = document.createElement("summary");
+    const comment = document.createElement("textarea");
+    comment.rows = 2;
+    comment.maxLength = page.max_comment_chars;
+    comment.placeholder = "What was good or bad about it? (optional)";
+    comment.setAttribute("aria-label", "Comment on this response");
+    comment.value = saved ? saved.comment : "";
+    const sendComment = document.createElement("button");
+    sendComment.type = "button";
+    sendComment.textContent = "Send";
+    sendComment.setAttribute("aria-label", "Send feedback");
+    box.append(summary, comment, sendComment);
+    bar.append(thumbs.up, thumbs.down, note, box);
+    li.append(bar);
+    const buttons = [thumbs.up, thumbs.down, sendComment];
+    let value = null;
+
+    function show(state) {
+      value = state ? state.value : null;
+      for (const choice of ["up", "down"]) thumbs[choice].setAttribute("aria-pressed", String(value === choice));
+      summary.textContent = state && state.comment ? "Edit comment" : "Add a comment";
+      box.hidden = !value;
+    }
+
+    async function save(payload) {
+      for (const b of buttons) b.disabled = true;
+      note.classList.remove("error");
+      note.textContent = "Saving…";
+      try {
+        const state = await postFeedback(messageId, payload);
+        show(state);
+        note.textContent = state.value ? "Thanks" : "";
+        return state;
+      } catch (err) {
+        note.textContent = err.message;
+        note.classList.add("error");
+        return null;
+      } finally {
+        for (const b of buttons) b.disabled = false;
+      }
+    }
+
+    for (const choice of ["up", "down"]) {
+      thumbs[choice].addEventListener("click", async function () {
+        // Pressing the chosen thumb again takes the verdict (and its comment) back.
+        const state = await save({ value: value === choice ? null : choice });
+        if (!state) return;
+        if (state.value) box.open = true;
+        else comment.value = "";
+      });
+    }
+    sendComment.addEventListener("click", async function () {
+      const state = await save({ value: value, comment: comment.value });
+      if (!state) return;
+      comment.value = state.comment;
+      box.open = false;
+    });
+    show(saved);
+  }
+
   function track(generationId, li, lastSeq) {
     li.dataset.generationId = generationId;
     li.classList.add("streaming");
@@ -186,6 +282,7 @@
       gen.lastSeq = ev.seq;
       gen.done = true;
       finishBubble(gen.bubble, ev.finish_reason, gen.error);
+      feedbackBar(gen.bubble, ev.generation_id, null);
       if (current === ev.generation_id) {
         current = null;
         setBusy(false);
@@ -425,6 +522,7 @@
       track(m.id, li, 0);
     } else {
       finishBubble(li, m.finish_reason, m.error_message, m.reasoning_ms);
+      feedbackBar(li, m.id, m.feedback);
     }
   }
   connect();
