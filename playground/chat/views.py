@@ -151,4 +151,5 @@ def message_feedback(request: HttpRequest, conversation_id: str, message_id: str
         return json_error(404, exc.message)
     except InvalidRequest as exc:
         return json_error(400, exc.message)
-    return JsonResponse(feedback_json(feedback) or {"value": None, "comment": ""})
+    cleared: dict[str, str | None] = {"value": None, "comment": ""}
+    return JsonResponse(feedback_json(feedback) or cleared)

@@ -1,15 +1,32 @@
 from django.contrib import admin
 
-from playground.dashboard.models import UsageHourly, UsageRecord
+from playground.dashboard.models import (
+    RollupState,
+    UsageDaily,
+    UsageHourly,
+    UsageRecord,
+    UsageUserDaily,
+)
+
+
+class ReadOnly(admin.ModelAdmin):
+    """Usage and rollups are derived data: viewable, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnly):
     list_display = (
         "finished_at",
         "user",
         "model",
         "finish_reason",
+        "error_code",
         "input_tokens",
         "output_tokens",
         "ttft_ms",
@@ -17,15 +34,21 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_filter = ("model", "finish_reason", "kind")
     date_hierarchy = "finished_at"
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
 
-
-@admin.register(UsageHourly)
-class UsageHourlyAdmin(admin.ModelAdmin):
-    list_display = ("hour", "model", "user", "requests", "errors", "output_tokens")
+@admin.register(UsageHourly, UsageDaily)
+class UsageRollupAdmin(ReadOnly):
+    list_display = ("start", "model", "requests", "errors", "input_tokens", "output_tokens")
     list_filter = ("model",)
-    date_hierarchy = "hour"
+    date_hierarchy = "start"
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
+
+@admin.register(UsageUserDaily)
+class UsageUserDailyAdmin(ReadOnly):
+    list_display = ("start", "model", "user", "requests", "input_tokens", "output_tokens")
+    list_filter = ("model",)
+    date_hierarchy = "start"
+
+
+@admin.register(RollupState)
+class RollupStateAdmin(ReadOnly):
+    list_display = ("complete_until", "time_zone")

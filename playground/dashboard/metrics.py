@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hmac
-from collections import defaultdict
+from datetime import UTC, datetime
 
+import numpy as np
 from django.conf import settings
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
-from inference.catalogue import get_catalogue
-from inference.heartbeats import list_workers
-from inference.redis_clients import get_redis
-from playground.dashboard.models import LATENCY_BUCKETS_MS, UsageHourly
+from playground.dashboard.models import LATENCY_BINS, bin_upper_bound
+from playground.dashboard.queries import Filters, cells, live_status
+from playground.dashboard.usage import Cell
 from playground.http import json_error
+
+HISTOGRAMS = {
+    "ttft_ms": "Time to first token, milliseconds.",
+    "tpot_ms": "Time per output token, milliseconds.",
+    "queue_wait_ms": "Time queued before a worker took the generation, milliseconds.",
+}
+# Every 8th histogram bin: bounds from 1 ms growing ~2.1x (cumulative counts are exact there).
+PROMETHEUS_BINS = range(0, LATENCY_BINS - 1, 8)
 
 
 def _label(value: object) -> str:
@@ -33,63 +41,46 @@ def metrics(request: HttpRequest) -> HttpResponse:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
 
-    totals = (
-        UsageHourly.objects.values("model")
-        .annotate(
-            requests=Sum("requests"),
-            errors=Sum("errors"),
-            cancelled=Sum("cancelled"),
-            loops=Sum("loops"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            vision_tokens=Sum("vision_tokens"),
-        )  # fmt: skip
-        .order_by("model")
-    )
-    metric("playground_requests_total", "counter", "Generations finished (hourly rollups).")
-    for row in totals:
-        lines.append(
-            f'playground_requests_total{{model="{_label(row["model"])}"}} {row["requests"]}'
-        )
+    by_model: dict[str, Cell] = {}
+    everything = Filters(datetime(2000, 1, 1, tzinfo=UTC), timezone.now())
+    for cell in cells(everything).values():
+        by_model.setdefault(cell.model, Cell(cell.start, cell.model)).add(cell)
+    models = sorted(by_model.items())
+    metric("playground_requests_total", "counter", "Generations finished.")
+    for model, cell in models:
+        lines.append(f'playground_requests_total{{model="{_label(model)}"}} {cell.requests}')
     for outcome in ("errors", "cancelled", "loops"):
         metric(f"playground_{outcome}_total", "counter", f"Generations that ended as {outcome}.")
-        for row in totals:
+        for model, cell in models:
             lines.append(
-                f'playground_{outcome}_total{{model="{_label(row["model"])}"}} {row[outcome]}'
+                f'playground_{outcome}_total{{model="{_label(model)}"}} {getattr(cell, outcome)}'
             )
     metric("playground_tokens_total", "counter", "Tokens by direction.")
-    for row in totals:
+    for model, cell in models:
         for direction in ("input", "output", "vision"):
             lines.append(
-                f'playground_tokens_total{{model="{_label(row["model"])}",direction="{direction}"}} '
-                f"{row[f'{direction}_tokens']}"
+                f'playground_tokens_total{{model="{_label(model)}",direction="{direction}"}} '
+                f"{getattr(cell, f'{direction}_tokens')}"
             )
-    metric("playground_ttft_ms", "histogram", "Time to first token, milliseconds.")
-    histograms: dict[str, list[int]] = defaultdict(lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
-    for model, counts in UsageHourly.objects.values_list("model", "ttft_histogram"):
-        for index, count in enumerate(counts):
-            histograms[model][index] += count
-    for model, counts in sorted(histograms.items()):
-        running = 0
-        for bound, count in zip((*LATENCY_BUCKETS_MS, "+Inf"), counts, strict=True):
-            running += count
-            lines.append(
-                f'playground_ttft_ms_bucket{{model="{_label(model)}",le="{bound}"}} {running}'
-            )
-        lines.append(f'playground_ttft_ms_count{{model="{_label(model)}"}} {running}')
-    client = get_redis()
-    workers = list_workers(client)
+    for name, help_text in HISTOGRAMS.items():
+        metric(f"playground_{name}", "histogram", help_text)
+        for model, cell in models:
+            cumulative = np.cumsum(cell.latency[name])
+            label = _label(model)
+            for index in PROMETHEUS_BINS:
+                lines.append(
+                    f'playground_{name}_bucket{{model="{label}",le="{bin_upper_bound(index):.6g}"}}'
+                    f" {cumulative[index]}"
+                )
+            lines.append(f'playground_{name}_bucket{{model="{label}",le="+Inf"}} {cumulative[-1]}')
+            lines.append(f'playground_{name}_count{{model="{label}"}} {cumulative[-1]}')
+    live = live_status()
     metric("playground_workers", "gauge", "Workers online (heartbeats), per model.")
     metric("playground_in_flight", "gauge", "Generations running in workers, per model.")
     metric("playground_queue_depth", "gauge", "Generations waiting in the broker, per model.")
-    for spec in get_catalogue().values():
-        if not spec.deployed:
-            continue
-        mine = [w for w in workers if w.get("model") == spec.name]
-        name = _label(spec.name)
-        lines.append(f'playground_workers{{model="{name}"}} {len(mine)}')
-        lines.append(
-            f'playground_in_flight{{model="{name}"}} {sum(w.get("in_flight", 0) for w in mine)}'
-        )
-        lines.append(f'playground_queue_depth{{model="{name}"}} {client.llen(spec.queue)}')
+    for row in live["models"]:
+        name = _label(row["model"])
+        lines.append(f'playground_workers{{model="{name}"}} {row["workers"]}')
+        lines.append(f'playground_in_flight{{model="{name}"}} {row["in_flight"]}')
+        lines.append(f'playground_queue_depth{{model="{name}"}} {row["queue_depth"]}')
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")

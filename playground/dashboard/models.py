@@ -1,12 +1,33 @@
-"""Usage accounting: one row per generation, and hourly rollups the dashboards read."""
+"""Usage accounting: one row per generation, and the rollups the dashboards read.
+
+Rollups are per (hour, model) and per (local day, model), with latency histograms, plus
+per (local day, model, user) for the user tables. ``RollupState`` says up to when they are
+complete; everything after that instant is read from raw rows, so numbers are always exact.
+"""
 
 from __future__ import annotations
+
+import math
 
 from django.conf import settings
 from django.db import models
 
-# Latency histogram bucket upper bounds (ms); the last bucket is open-ended.
-LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+# Latency histograms: bin k holds values in (RATIO**(k-1), RATIO**k] ms, bin 0 holds ≤ 1 ms
+# and the last bin everything above RATIO**(BINS-2) ms (about 20 minutes). Reporting a
+# percentile as its bin's upper bound is never below the exact value and at most 10% above.
+LATENCY_RATIO = 1.1
+LATENCY_BINS = 150
+LN_RATIO = math.log(LATENCY_RATIO)
+LATENCY_METRICS = ("ttft_ms", "tpot_ms", "queue_wait_ms")
+
+
+def latency_bin(ms: float) -> int:
+    """The histogram bin of a latency (the same formula as the SQL in ``usage.py``)."""
+    return min(max(math.ceil(math.log(max(ms, 1.0)) / LN_RATIO), 0), LATENCY_BINS - 1)
+
+
+def bin_upper_bound(index: int) -> float:
+    return LATENCY_RATIO**index
 
 
 class UsageRecord(models.Model):
@@ -43,18 +64,23 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["model", "finished_at"]),
             models.Index(fields=["user", "finished_at"]),
+            # "The last 50 failures" reads this small index backwards.
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(finish_reason="error"),
+                name="usage_errors_by_time",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.model} {self.finished_at:%Y-%m-%d %H:%M} {self.finish_reason}"
 
 
-class UsageHourly(models.Model):
-    """Sums per (hour, model, user), rebuilt from UsageRecord rows; latencies as histograms."""
+class UsageRollup(models.Model):
+    """Sums for one bucket and model, rebuilt from raw rows (never updated in place)."""
 
-    hour = models.DateTimeField()
+    start = models.DateTimeField()  # bucket start (an hour, or a local midnight)
     model = models.CharField(max_length=100)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE)
     requests = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     cancelled = models.PositiveIntegerField(default=0)
@@ -64,14 +90,57 @@ class UsageHourly(models.Model):
     vision_tokens = models.BigIntegerField(default=0)
     images = models.PositiveIntegerField(default=0)
     video_seconds = models.FloatField(default=0.0)
-    total_ms = models.FloatField(default=0.0)
-    ttft_histogram = models.JSONField(default=list)  # counts per LATENCY_BUCKETS_MS (+ overflow)
+    engine_ms = models.FloatField(default=0.0)  # total minus queue wait, summed
+    error_codes = models.JSONField(default=dict)  # {code: count}
+    # Latency histograms, one per LATENCY_METRICS entry, sparse: {"bin": count}.
+    ttft_ms = models.JSONField(default=dict)
+    tpot_ms = models.JSONField(default=dict)
+    queue_wait_ms = models.JSONField(default=dict)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H}:00 {self.model} {self.requests} requests"
+
+
+class UsageHourly(UsageRollup):
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "model"], name="usage_hourly_key")]
+
+
+class UsageDaily(UsageRollup):
+    """Days are local days in ``RollupState.time_zone`` (settings.TIME_ZONE when built)."""
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "model"], name="usage_daily_key")]
+
+
+class UsageUserDaily(UsageRollup):
+    """Per local day and user: one row per model, and one with model "" for all models.
+
+    The all-models rows keep the user tables small (a row per active user and day); the
+    per-model rows serve a one-user view, and a one-model view of the user tables.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    last_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["hour", "model", "user"], name="usage_hourly_unique")
+            models.UniqueConstraint(fields=["start", "model", "user"], name="usage_user_daily_key")
         ]
-        indexes = [models.Index(fields=["hour", "model"])]
+        indexes = [models.Index(fields=["user", "start"])]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}:00 {self.model} {self.requests} requests"
+        return f"{self.start:%Y-%m-%d} {self.model or 'all models'} user {self.user_id}"
+
+
+class RollupState(models.Model):
+    """One row: rollups hold every usage row that finished before ``complete_until``."""
+
+    complete_until = models.DateTimeField(null=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups complete until {self.complete_until} ({self.time_zone})"

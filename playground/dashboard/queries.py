@@ -1,17 +1,51 @@
-"""Dashboard numbers for a time range: whole hours from the rollups, the partial edge hours
-from raw rows, so long ranges never scan raw usage and the totals are still exact."""
+"""Dashboard numbers for a time range, optionally for one model or one user.
+
+A range is read in segments: whole local days from the daily rollups, whole hours from the
+hourly rollups, and the rest (partial hours, and everything after the rollups' completeness
+mark) from raw rows. Totals are therefore exact; latency percentiles come from log-spaced
+histograms and are reported as the upper bound of the bin holding the nearest-rank value:
+never below the exact percentile and at most 10% above it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time as clock
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.utils import timezone
 
-from playground.dashboard.models import UsageHourly, UsageRecord
+from inference.catalogue import get_catalogue
+from inference.heartbeats import list_workers
+from inference.redis_clients import get_redis
+from playground.chat.models import Feedback
+from playground.dashboard.models import (
+    LATENCY_METRICS,
+    UsageDaily,
+    UsageHourly,
+    UsageRecord,
+    UsageUserDaily,
+    bin_upper_bound,
+)
+from playground.dashboard.usage import (
+    Cell,
+    bucket_expression,
+    hour_ceil,
+    hour_floor,
+    known_complete_until,
+    local_midnight,
+    raw_cells,
+    rollup_state,
+)
 
-SUMMED = ("input_tokens", "output_tokens", "vision_tokens", "images", "video_seconds")
+PERCENTILES = (50, 95, 99)
+HOUR_BUCKETS_UP_TO = timedelta(hours=48)
+Interval = tuple[datetime, datetime]
 
 
 @dataclass(frozen=True)
@@ -21,24 +55,58 @@ class Filters:
     model: str = ""
     user_id: int | None = None
 
+    @property
+    def unit(self) -> str:
+        """Chart buckets: hours for ranges up to two days, local days beyond."""
+        return "hour" if self.end - self.start <= HOUR_BUCKETS_UP_TO else "day"
 
-def _hour_floor(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+
+@dataclass
+class Plan:
+    days: list[Interval] = field(default_factory=list)
+    hours: list[Interval] = field(default_factory=list)
+    raw: list[Interval] = field(default_factory=list)
 
 
-def _split(filters: Filters) -> tuple[datetime, datetime]:
-    """[start, end) = [start, full_start) raw + [full_start, full_end) rollups + [full_end, end) raw."""
-    full_start = _hour_floor(filters.start)
-    if full_start < filters.start:
-        full_start += timedelta(hours=1)
-    full_end = _hour_floor(filters.end)
-    if full_end < full_start:
-        full_end = full_start
-    return full_start, full_end
+def plan(filters: Filters, *, days: bool, hours: bool = True) -> Plan:
+    """Which source covers which part of [start, end)."""
+    result = Plan()
+    known = known_complete_until(rollup_state())
+    if known is None or known <= filters.start:
+        result.raw.append((filters.start, filters.end))
+        return result
+    rolled_end = min(filters.end, known)
+    if rolled_end < filters.end:
+        result.raw.append((rolled_end, filters.end))
+    pieces = [(filters.start, rolled_end)]
+    if days:
+        zone = timezone.get_current_timezone()
+        first = local_midnight(filters.start, zone)
+        first = first if first == filters.start else local_midnight(filters.start, zone, 1)
+        last = local_midnight(rolled_end, zone)
+        if first < last:
+            result.days.append((first, last))
+            pieces = [(filters.start, first), (last, rolled_end)]
+    for lo, hi in pieces:
+        whole = (hour_ceil(lo), hour_floor(hi))
+        if hours and whole[0] < whole[1]:
+            result.hours.append(whole)
+            result.raw += [(lo, whole[0]), (whole[1], hi)]
+        else:
+            result.raw.append((lo, hi))
+    result.raw = [(lo, hi) for lo, hi in result.raw if lo < hi]
+    return result
+
+
+def _within(column: str, intervals: list[Interval]) -> Q:
+    condition = Q(pk__in=[])
+    for lo, hi in intervals:
+        condition |= Q(**{f"{column}__gte": lo, f"{column}__lt": hi})
+    return condition
 
 
 def _narrow(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
-    """Apply the optional model and user filters (both tables have the two columns)."""
+    """Apply the optional model and user filters (every usage table has both columns)."""
     if filters.model:
         rows = rows.filter(model=filters.model)
     if filters.user_id:
@@ -46,66 +114,274 @@ def _narrow(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
     return rows
 
 
-def _raw(filters: Filters, full_start: datetime, full_end: datetime) -> QuerySet[UsageRecord]:
-    edges = Q(finished_at__gte=filters.start, finished_at__lt=min(full_start, filters.end)) | Q(
-        finished_at__gte=max(full_end, filters.start), finished_at__lt=filters.end
-    )
-    return _narrow(UsageRecord.objects.filter(edges), filters)
+def cells(filters: Filters) -> dict[tuple[datetime, str], Cell]:
+    """Sums and latency histograms per (chart bucket, model) over the range.
 
+    A one-user view reads that user's daily rows (there are no per-user hourly rollups,
+    so its partial days come from raw rows).
+    """
+    zone = timezone.get_current_timezone()
+    unit = filters.unit
+    segments = plan(filters, days=unit == "day", hours=not filters.user_id)
+    result: dict[tuple[datetime, str], Cell] = {}
 
-def _rolled(filters: Filters, full_start: datetime, full_end: datetime) -> QuerySet[UsageHourly]:
-    return _narrow(UsageHourly.objects.filter(hour__gte=full_start, hour__lt=full_end), filters)
+    def merge(cell: Cell, start: datetime) -> None:
+        key = (start, cell.model)
+        if key in result:
+            result[key].add(cell)
+        else:
+            cell.start, cell.user_id = start, None
+            result[key] = cell
 
-
-def totals(filters: Filters) -> dict[str, Any]:
-    full_start, full_end = _split(filters)
-    raw = _raw(filters, full_start, full_end).aggregate(
-        requests=Count("id"),
-        errors=Count("id", filter=Q(finish_reason="error")),
-        **{field: Sum(field) for field in SUMMED},
-    )
-    rolled = _rolled(filters, full_start, full_end).aggregate(
-        requests=Sum("requests"), errors=Sum("errors"), **{field: Sum(field) for field in SUMMED}
-    )
-    result = {key: (raw[key] or 0) + (rolled[key] or 0) for key in raw}
-    users = set(_rolled(filters, full_start, full_end).values_list("user_id", flat=True).distinct())
-    users |= set(_raw(filters, full_start, full_end).values_list("user_id", flat=True).distinct())
-    users.discard(None)
-    result["active_users"] = len(users)
-    result["error_rate"] = result["errors"] / result["requests"] if result["requests"] else 0.0
+    if segments.days:
+        if filters.user_id:
+            daily: QuerySet[Any] = UsageUserDaily.objects.filter(user_id=filters.user_id)
+            daily = daily.filter(model=filters.model) if filters.model else daily.exclude(model="")
+        else:
+            daily = _narrow(UsageDaily.objects.all(), filters)
+        for row in daily.filter(_within("start", segments.days)):
+            merge(Cell.from_rollup(row, row.start), row.start)
+    if segments.hours:
+        for row in _narrow(UsageHourly.objects.filter(_within("start", segments.hours)), filters):
+            start = row.start if unit == "hour" else local_midnight(row.start, zone)
+            merge(Cell.from_rollup(row, start), start)
+    if segments.raw:
+        rows = _narrow(UsageRecord.objects.filter(_within("finished_at", segments.raw)), filters)
+        for cell in raw_cells(rows, bucket_expression(unit, zone)).values():
+            merge(cell, cell.start)
     return result
 
 
-def per_model(filters: Filters) -> list[dict[str, Any]]:
-    """Requests, tokens and outcomes per model over the range."""
-    full_start, full_end = _split(filters)
-    table: dict[str, dict[str, Any]] = {}
-    keys = ("requests", "errors", "cancelled", "loops", "input_tokens", "output_tokens")
-    for row in (
-        _rolled(filters, full_start, full_end)
-        .values("model")
-        .annotate(**{key: Sum(key) for key in keys})
-    ):
-        table[row["model"]] = {key: row[key] or 0 for key in keys}
-    for row in (
-        _raw(filters, full_start, full_end)
-        .values("model")
-        .annotate(
-            requests=Count("id"),
-            errors=Count("id", filter=Q(finish_reason="error")),
-            cancelled=Count("id", filter=Q(finish_reason="cancelled")),
-            loops=Count("id", filter=Q(finish_reason="loop")),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
+@dataclass
+class UserActivity:
+    total: int
+    per_bucket: dict[datetime, int]
+    table: list[dict[str, Any]]  # every active user, most tokens first
+
+
+def user_activity(filters: Filters) -> UserActivity:
+    """Active users (in all and per chart bucket) and per-user sums, from daily rollups + raw."""
+    zone = timezone.get_current_timezone()
+    segments = plan(filters, days=filters.unit == "day", hours=False)
+    per_bucket: Counter[datetime] = Counter()
+    table: dict[int, dict[str, Any]] = {}
+    sums = {
+        "requests": Sum("requests"),
+        "errors": Sum("errors"),
+        "input_tokens": Sum("input_tokens"),
+        "output_tokens": Sum("output_tokens"),
+        "last_at": Max("last_at"),
+    }
+    sources: list[tuple[QuerySet[Any], Any, dict[str, Any]]] = []
+    if segments.days:  # the all-models rows, or the one model's
+        daily = UsageUserDaily.objects.filter(_within("start", segments.days), model=filters.model)
+        if filters.user_id:
+            daily = daily.filter(user_id=filters.user_id)
+        sources.append((daily, F("start"), sums))
+    if segments.raw:
+        raw = _narrow(
+            UsageRecord.objects.filter(_within("finished_at", segments.raw), user__isnull=False),
+            filters,
         )
-    ):
-        entry = table.setdefault(row["model"], dict.fromkeys(keys, 0))
-        for key in keys:
-            entry[key] += row[key] or 0
-    return [{"model": model, **values} for model, values in sorted(table.items())]
+        counts = {
+            "requests": Count("id"),
+            "errors": Count("id", filter=Q(finish_reason="error")),
+            "input_tokens": Sum("input_tokens"),
+            "output_tokens": Sum("output_tokens"),
+            "last_at": Max("finished_at"),
+        }
+        sources.append((raw, bucket_expression(filters.unit, zone), counts))
+    for rows, bucket, aggregates in sources:
+        buckets = (
+            rows.annotate(bucket_start=bucket)
+            .values_list("bucket_start")
+            .annotate(n=Count("user", distinct=True))
+            .order_by()
+        )
+        for start, n in buckets:
+            per_bucket[start] += n
+        for row in rows.values("user").annotate(**aggregates).order_by():
+            entry = table.setdefault(
+                row["user"], {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0}
+            )
+            for key in ("requests", "errors", "input_tokens", "output_tokens"):
+                entry[key] += row[key] or 0
+            entry["last_at"] = max(entry.get("last_at", row["last_at"]), row["last_at"])
+    names = dict(get_user_model().objects.filter(id__in=table).values_list("id", "username"))
+    rows_out = [
+        {"user_id": user_id, "username": names.get(user_id, "?"), **values,
+         "tokens": values["input_tokens"] + values["output_tokens"]}
+        for user_id, values in table.items()
+    ]  # fmt: skip
+    rows_out.sort(key=lambda r: (-r["tokens"], r["username"]))
+    return UserActivity(len(table), dict(per_bucket), rows_out)
 
 
-def raw_rows(filters: Filters) -> QuerySet[UsageRecord]:
-    """Every usage row in the range (CSV export), oldest first."""
-    rows = UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end)
-    return _narrow(rows, filters).select_related("user").order_by("finished_at")
+def failures(filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent failed generations in the range."""
+    rows = UsageRecord.objects.filter(
+        finish_reason="error", finished_at__gte=filters.start, finished_at__lt=filters.end
+    )
+    return list(
+        _narrow(rows, filters)
+        .order_by("-finished_at")
+        .values(
+            "finished_at", "model", "error_code", "conversation_id",
+            username=F("user__username"), error_message=F("message__error_message"),
+        )[:limit]
+    )  # fmt: skip
+
+
+def feedback(filters: Filters) -> dict[str, dict[str, int]]:
+    """Thumbs up and down per model, for feedback given in the range."""
+    rows = Feedback.objects.filter(created_at__gte=filters.start, created_at__lt=filters.end)
+    counts = (
+        _narrow(rows, filters)
+        .values("model")
+        .annotate(up=Count("id", filter=Q(value=1)), down=Count("id", filter=Q(value=-1)))
+        .order_by()
+    )
+    return {row["model"]: {"up": row["up"], "down": row["down"]} for row in counts}
+
+
+# --- turning cells into what the page shows -------------------------------------------
+
+
+def percentile(histogram: np.ndarray, p: int) -> float | None:
+    """Upper bound of the bin holding the nearest-rank p-th percentile (None if empty)."""
+    n = int(histogram.sum())
+    if n == 0:
+        return None
+    rank = max(1, -(-p * n // 100))
+    return bin_upper_bound(int(np.searchsorted(np.cumsum(histogram), rank)))
+
+
+def _gpus(model: str) -> float:
+    spec = get_catalogue().get(model)
+    return float(spec.info.get("gpus", 1)) if spec else 1.0
+
+
+def totals(all_cells: dict[tuple[datetime, str], Cell], users: UserActivity) -> dict[str, Any]:
+    total = Cell(timezone.now(), "")
+    gpu_ms = 0.0
+    for cell in all_cells.values():
+        total.add(cell)
+        gpu_ms += cell.engine_ms * _gpus(cell.model)
+    return {
+        **{name: getattr(total, name) for name in Cell.COUNTED},
+        "active_users": users.total,
+        "error_rate": total.errors / total.requests if total.requests else 0.0,
+        "gpu_seconds": gpu_ms / 1000,
+    }
+
+
+def per_model(
+    all_cells: dict[tuple[datetime, str], Cell], thumbs: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    by_model: dict[str, Cell] = {}
+    for cell in all_cells.values():
+        by_model.setdefault(cell.model, Cell(cell.start, cell.model)).add(cell)
+    rows = []
+    for model in sorted(set(by_model) | set(thumbs)):
+        cell = by_model.get(model) or Cell(timezone.now(), model)
+        requests = cell.requests
+        row: dict[str, Any] = {
+            "model": model,
+            "requests": requests,
+            "input_tokens": cell.input_tokens,
+            "output_tokens": cell.output_tokens,
+            "errors": cell.errors,
+            "error_rate": cell.errors / requests if requests else 0.0,
+            "cancel_rate": cell.cancelled / requests if requests else 0.0,
+            "loops": cell.loops,
+            "thumbs_up": thumbs.get(model, {}).get("up", 0),
+            "thumbs_down": thumbs.get(model, {}).get("down", 0),
+        }
+        for metric in ("ttft_ms", "tpot_ms"):
+            for p in PERCENTILES:
+                row[f"{metric}_p{p}"] = percentile(cell.latency[metric], p)
+        rows.append(row)
+    return rows
+
+
+def bucket_starts(filters: Filters) -> list[datetime]:
+    zone = timezone.get_current_timezone()
+    if filters.unit == "hour":
+        moment, step = hour_floor(filters.start), None
+    else:
+        moment, step = local_midnight(filters.start, zone), 1
+    starts = []
+    while moment < filters.end:
+        starts.append(moment)
+        moment = moment + timedelta(hours=1) if step is None else local_midnight(moment, zone, 1)
+    return starts
+
+
+def series(
+    filters: Filters, all_cells: dict[tuple[datetime, str], Cell], users: UserActivity
+) -> dict[str, Any]:
+    """Chart data: one value per bucket (None where a percentile has no samples)."""
+    starts = bucket_starts(filters)
+    index = {start: i for i, start in enumerate(starts)}
+    n = len(starts)
+    requests: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    tokens: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    errors: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    merged = [Cell(start, "") for start in starts]
+    for (start, model), cell in sorted(all_cells.items()):
+        i = index[start]
+        requests[model][i] += cell.requests
+        tokens[model][i] += cell.input_tokens + cell.output_tokens
+        for code, count in cell.error_codes.items():
+            errors[code][i] += count
+        merged[i].add(cell)
+    fmt = "%b %d %H:%M" if filters.unit == "hour" else "%b %d"
+    return {
+        "unit": filters.unit,
+        "time_zone": timezone.get_current_timezone_name(),
+        "labels": [timezone.localtime(start).strftime(fmt) for start in starts],
+        "requests": dict(requests),
+        "tokens": dict(tokens),
+        "errors": dict(errors),
+        "active_users": [users.per_bucket.get(start, 0) for start in starts],
+        **{
+            metric: {
+                f"p{p}": [percentile(c.latency[metric], p) for c in merged] for p in PERCENTILES
+            }
+            for metric in LATENCY_METRICS
+        },
+    }
+
+
+def live_status() -> dict[str, Any]:
+    """Workers online (heartbeats), in-flight generations and queue depth, per served model."""
+    client = get_redis()
+    workers = list_workers(client)
+    now = clock.time()
+    models = []
+    for spec in get_catalogue().values():
+        if not spec.deployed:
+            continue
+        mine = [w for w in workers if w.get("model") == spec.name]
+        models.append(
+            {
+                "model": spec.name,
+                "workers": len(mine),
+                "in_flight": sum(int(w.get("in_flight", 0)) for w in mine),
+                "queue_depth": int(client.llen(spec.queue)),
+            }
+        )
+    return {
+        "models": models,
+        "workers": [
+            {
+                "worker_id": w.get("worker_id", ""),
+                "model": w.get("model", ""),
+                "backend": w.get("backend", ""),
+                "max_batch": w.get("max_batch"),
+                "in_flight": int(w.get("in_flight", 0)),
+                "seen_s_ago": round(max(0.0, now - float(w.get("last_seen", now))), 1),
+            }
+            for w in workers
+        ],
+    }

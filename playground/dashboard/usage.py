@@ -1,17 +1,46 @@
-"""Recording usage and maintaining the hourly rollups."""
+"""Recording usage, aggregating raw rows, and maintaining the rollups."""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
-from datetime import datetime, timedelta
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
+import numpy as np
 from celery import shared_task
 from django.db import transaction
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Ceil, Coalesce, Greatest, Least, Ln, Trunc
 from django.utils import timezone
 
-from playground.dashboard.models import LATENCY_BUCKETS_MS, UsageHourly, UsageRecord
+from playground.dashboard.models import (
+    LATENCY_BINS,
+    LATENCY_METRICS,
+    LN_RATIO,
+    RollupState,
+    UsageDaily,
+    UsageHourly,
+    UsageRecord,
+    UsageRollup,
+    UsageUserDaily,
+)
+
+# Rows may be committed a little after their finished_at; an hour counts as complete
+# for the rollups only this long after it ended.
+LATE_WRITE_GRACE = timedelta(seconds=60)
+OUTCOMES = {"errors": "error", "cancelled": "cancelled", "loops": "loop"}
+SUMMED = ("input_tokens", "output_tokens", "vision_tokens", "images", "video_seconds")
 
 
 def record_generation(message: Any) -> UsageRecord:
@@ -37,58 +66,238 @@ def record_generation(message: Any) -> UsageRecord:
     )
 
 
-def bucket_index(ms: float) -> int:
-    return bisect.bisect_left(LATENCY_BUCKETS_MS, ms)
+# --- cells: sums for one (bucket start, model), from raw rows or rollups ----------------
+
+
+@dataclass
+class Cell:
+    start: datetime
+    model: str  # "" in the all-models rows of UsageUserDaily
+    user_id: int | None = None
+    requests: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    loops: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    vision_tokens: int = 0
+    images: int = 0
+    video_seconds: float = 0.0
+    engine_ms: float = 0.0
+    last_at: datetime | None = None
+    error_codes: Counter[str] = field(default_factory=Counter)
+    latency: dict[str, np.ndarray] = field(
+        default_factory=lambda: {m: np.zeros(LATENCY_BINS, dtype=np.int64) for m in LATENCY_METRICS}
+    )
+
+    COUNTED = ("requests", "errors", "cancelled", "loops", *SUMMED, "engine_ms")
+
+    @property
+    def key(self) -> tuple[datetime, str, int | None]:
+        return (self.start, self.model, self.user_id)
+
+    def add(self, other: Cell) -> None:
+        for name in self.COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.last_at and (self.last_at is None or other.last_at > self.last_at):
+            self.last_at = other.last_at
+        self.error_codes.update(other.error_codes)
+        for metric in LATENCY_METRICS:
+            self.latency[metric] += other.latency[metric]
+
+    @classmethod
+    def from_rollup(cls, row: UsageRollup, start: datetime) -> Cell:
+        cell = cls(
+            start,
+            row.model,
+            getattr(row, "user_id", None),
+            last_at=getattr(row, "last_at", None),
+            **{name: getattr(row, name) for name in cls.COUNTED},
+        )
+        cell.error_codes.update(row.error_codes)
+        for metric in LATENCY_METRICS:
+            counts = cell.latency[metric]
+            for index, count in getattr(row, metric).items():
+                counts[int(index)] += count
+        return cell
+
+    def rollup_fields(self) -> dict[str, Any]:
+        fields = {
+            "start": self.start,
+            "model": self.model,
+            **{name: getattr(self, name) for name in self.COUNTED},
+            "error_codes": dict(self.error_codes),
+            **{
+                metric: {str(i): int(n) for i, n in enumerate(self.latency[metric]) if n}
+                for metric in LATENCY_METRICS
+            },
+        }
+        if self.user_id is not None:
+            fields.update(user_id=self.user_id, last_at=self.last_at)
+        return fields
+
+
+def bucket_expression(unit: str, zone: tzinfo) -> Trunc:
+    """finished_at truncated to the hour (UTC) or to the local day in ``zone``."""
+    return Trunc("finished_at", unit, tzinfo=UTC if unit == "hour" else zone)
+
+
+def _latency_bin(column: str) -> Cast:
+    """SQL for models.latency_bin: ceil(ln(max(ms, 1)) / ln(ratio)), clamped."""
+    raw = Ceil(Ln(Greatest(F(column), Value(1.0), output_field=FloatField())) / Value(LN_RATIO))
+    return Cast(Least(Greatest(raw, Value(0.0)), Value(float(LATENCY_BINS - 1))), IntegerField())
+
+
+Key = tuple[datetime, str, int | None]
+
+
+def raw_cells(
+    rows: QuerySet[UsageRecord], bucket: Trunc, group: tuple[str, ...] = ("model",)
+) -> dict[Key, Cell]:
+    """Aggregate raw usage rows into cells keyed (bucket start, model, user id).
+
+    ``group`` names the columns cells are kept apart by: "model" and/or "user_id"; a
+    column left out is "" (model) or None (user) in the keys. Five grouped queries,
+    whatever the row count.
+    """
+    cells: dict[Key, Cell] = {}
+    columns = ("bucket", *group)
+
+    def key(values: dict[str, Any]) -> Key:
+        return (values["bucket"], values.get("model", ""), values.get("user_id"))
+
+    engine = Greatest(Coalesce(F("total_ms"), 0.0) - Coalesce(F("queue_wait_ms"), 0.0), Value(0.0))
+    sums = (
+        rows.annotate(bucket=bucket)
+        .values(*columns)
+        .annotate(
+            requests=Count("id"),
+            **{
+                name: Count("id", filter=Q(finish_reason=reason))
+                for name, reason in OUTCOMES.items()
+            },
+            **{name: Sum(name) for name in SUMMED},
+            engine_ms=Sum(engine),
+            last_at=Max("finished_at"),
+        )
+        .order_by()
+    )
+    for row in sums:
+        start, model, user_id = key(row)
+        values = {name: row[name] for name in (*Cell.COUNTED, "last_at")}
+        cells[(start, model, user_id)] = Cell(start, model, user_id, **values)
+    codes = (
+        rows.filter(finish_reason="error")
+        .annotate(bucket=bucket)
+        .values(*columns, "error_code")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in codes:
+        cells[key(row)].error_codes[row["error_code"] or "unknown"] += row["n"]
+    for metric in LATENCY_METRICS:
+        bins = (
+            rows.exclude(**{metric: None})
+            .annotate(bucket=bucket, bin=_latency_bin(metric))
+            .values(*columns, "bin")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in bins:
+            cells[key(row)].latency[metric][row["bin"]] += row["n"]
+    return cells
+
+
+# --- rebuilding the rollups ----------------------------------------------------------------
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hour_ceil(moment: datetime) -> datetime:
+    floor = hour_floor(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def local_midnight(moment: datetime, zone: tzinfo, days_after: int = 0) -> datetime:
+    day = moment.astimezone(zone).date() + timedelta(days=days_after)
+    return timezone.make_aware(datetime.combine(day, time.min), zone)
+
+
+def rollup_state() -> RollupState:
+    return RollupState.objects.get_or_create(pk=1)[0]
+
+
+def known_complete_until(state: RollupState) -> datetime | None:
+    """The rollups' completeness mark, if it was built in the current time zone."""
+    if state.time_zone != timezone.get_current_timezone_name():
+        return None
+    return state.complete_until
 
 
 def rebuild_rollups(start: datetime, end: datetime) -> int:
-    """Recompute the hourly rows for [start, end) from raw usage rows; returns rows written.
+    """Recompute every rollup touching [start, end) from raw rows; returns hourly rows written.
 
-    Idempotent: rebuilding a range replaces it, so the periodic task and a
-    manual repair give the same numbers.
+    Idempotent: rebuilding a range replaces it. The completeness mark only moves when the
+    rebuilt range joins up with what was already complete, so a partial repair never
+    makes the dashboard read rollups that miss rows.
     """
-    start = start.replace(minute=0, second=0, microsecond=0)
-    groups: dict[tuple[datetime, str, int | None], dict[str, Any]] = defaultdict(
-        lambda: {"histogram": [0] * (len(LATENCY_BUCKETS_MS) + 1)}
-    )
-    rows = UsageRecord.objects.filter(finished_at__gte=start, finished_at__lt=end).values(
-        "finished_at", "model", "user_id", "finish_reason", "input_tokens", "output_tokens",
-        "vision_tokens", "images", "video_seconds", "total_ms", "ttft_ms",
-    )  # fmt: skip
-    for row in rows.iterator(chunk_size=5000):
-        hour = row["finished_at"].replace(minute=0, second=0, microsecond=0)
-        group = groups[(hour, row["model"], row["user_id"])]
-        group["requests"] = group.get("requests", 0) + 1
-        reason = row["finish_reason"]
-        group["errors"] = group.get("errors", 0) + (reason == "error")
-        group["cancelled"] = group.get("cancelled", 0) + (reason == "cancelled")
-        group["loops"] = group.get("loops", 0) + (reason == "loop")
-        for field in ("input_tokens", "output_tokens", "vision_tokens", "images"):
-            group[field] = group.get(field, 0) + row[field]
-        group["video_seconds"] = group.get("video_seconds", 0.0) + row["video_seconds"]
-        group["total_ms"] = group.get("total_ms", 0.0) + (row["total_ms"] or 0.0)
-        if row["ttft_ms"] is not None:
-            group["histogram"][bucket_index(row["ttft_ms"])] += 1
+    zone = timezone.get_current_timezone()
+    # Whole local days, and the whole UTC hours covering them (a day can start on a half hour).
+    days = (local_midnight(start, zone), local_midnight(end - timedelta(microseconds=1), zone, 1))
+    hours = (hour_floor(days[0]), hour_ceil(days[1]))
     with transaction.atomic():
-        UsageHourly.objects.filter(hour__gte=start, hour__lt=end).delete()
-        UsageHourly.objects.bulk_create(
-            [
-                UsageHourly(
-                    hour=hour,
-                    model=model,
-                    user_id=user_id,
-                    ttft_histogram=values.pop("histogram"),
-                    **values,
-                )  # fmt: skip
-                for (hour, model, user_id), values in groups.items()
-            ],
-            batch_size=2000,
-        )
-    return len(groups)
+        state = RollupState.objects.select_for_update().get_or_create(pk=1)[0]
+        known = known_complete_until(state)
+        if known is None:
+            joins_up = not UsageRecord.objects.filter(finished_at__lt=hours[0]).exists()
+            if joins_up:  # a first or time-zone-changing build: older rollups are all stale
+                for table in (UsageHourly, UsageDaily, UsageUserDaily):
+                    table.objects.filter(start__lt=hours[0]).delete()
+        else:
+            joins_up = hours[0] <= known
+        written = _rebuild(UsageHourly, "hour", zone, *hours)
+        _rebuild(UsageDaily, "day", zone, *days)
+        _rebuild(UsageUserDaily, "day", zone, *days)
+        if joins_up:
+            mark = min(hours[1], hour_floor(timezone.now() - LATE_WRITE_GRACE))
+            state.complete_until = max(mark, known) if known else mark
+            state.time_zone = timezone.get_current_timezone_name()
+            state.save()
+    return written
+
+
+def _rebuild(table: type[UsageRollup], unit: str, zone: tzinfo, lo: datetime, hi: datetime) -> int:
+    rows = UsageRecord.objects.filter(finished_at__gte=lo, finished_at__lt=hi)
+    bucket = bucket_expression(unit, zone)
+    if table is UsageUserDaily:
+        rows = rows.filter(user__isnull=False)
+        cells = [*raw_cells(rows, bucket, ("model", "user_id")).values(),
+                 *raw_cells(rows, bucket, ("user_id",)).values()]  # fmt: skip
+    else:
+        cells = list(raw_cells(rows, bucket).values())
+    table.objects.filter(start__gte=lo, start__lt=hi).delete()
+    table.objects.bulk_create([table(**cell.rollup_fields()) for cell in cells], batch_size=2000)
+    return len(cells)
+
+
+def refresh_rollups(now: datetime | None = None) -> None:
+    """Bring the rollups up to date: from the completeness mark (or the first row) to now.
+
+    The last few hours are always rebuilt as well, so rows written late land in their hour.
+    """
+    now = now or timezone.now()
+    known = known_complete_until(rollup_state())
+    if known is None:
+        first = UsageRecord.objects.order_by("finished_at").values_list("finished_at", flat=True)
+        start = first.first() or now
+    else:
+        start = min(known, now - timedelta(hours=3))
+    rebuild_rollups(start, now)
 
 
 @shared_task(name="dashboard.refresh_rollups", ignore_result=True)
-def refresh_recent_rollups(hours: int = 3) -> None:
-    """Periodic: rebuild the last few hours (late rows land in the right hour)."""
-    now = timezone.now()
-    rebuild_rollups(now - timedelta(hours=hours), now + timedelta(hours=1))
+def refresh_rollups_task() -> None:
+    """Celery beat runs this every few minutes (settings.CELERY_BEAT_SCHEDULE)."""
+    refresh_rollups()

@@ -1,62 +1,160 @@
-"""The staff usage dashboard (first part): totals and the per-model table for a range, CSV export."""
+"""The staff usage dashboard: totals, charts, tables, a live panel, CSV exports, and a
+read-only view of any conversation (to look into a failed generation)."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import wraps
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from playground.dashboard.queries import Filters, per_model, raw_rows, totals
+from inference.catalogue import get_catalogue
+from playground.chat.models import Conversation
+from playground.dashboard import queries
+from playground.dashboard.models import LATENCY_METRICS, UsageRecord
+from playground.dashboard.queries import PERCENTILES, Filters
+from playground.http import json_error
 
-RANGES = {"today": 0, "7d": 7, "30d": 30}
+RANGES = {"today": 0, "7d": 7, "30d": 30, "90d": 90}
+MAX_CUSTOM_DAYS = 400
+TOP_USERS_SHOWN = 20
 
 
-def _staff(request: HttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("staff only")
+def staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous → login page; signed in but not staff → 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied("staff only")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
-def _filters(request: HttpRequest) -> tuple[Filters, str]:
-    """today / 7d / 30d (in the server's time zone), or custom ?start=YYYY-MM-DD&end=YYYY-MM-DD."""
+class BadFilter(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Selection:
+    filters: Filters
+    range: str
+    username: str
+
+
+def parse_filters(request: HttpRequest) -> Selection:
+    """today / 7d / 30d / 90d (local days, ending now), or custom ?start=&end= (inclusive days).
+
+    Raises BadFilter with a message a person can act on.
+    """
+    query = request.GET
     now = timezone.localtime()
-    choice = request.GET.get("range", "7d")
+    choice = query.get("range", "7d")
     if choice == "custom":
         try:
-            start_day = datetime.fromisoformat(request.GET["start"]).date()
-            end_day = datetime.fromisoformat(request.GET["end"]).date()
-        except (KeyError, ValueError):
-            start_day, end_day, choice = now.date() - timedelta(days=7), now.date(), "7d"
-        start = timezone.make_aware(datetime.combine(start_day, time.min))
-        end = timezone.make_aware(datetime.combine(end_day + timedelta(days=1), time.min))
+            first = datetime.strptime(query.get("start", ""), "%Y-%m-%d").date()
+            last = datetime.strptime(query.get("end", ""), "%Y-%m-%d").date()
+        except ValueError:
+            raise BadFilter("Custom range: give both dates as YYYY-MM-DD.") from None
+        if last < first:
+            raise BadFilter("Custom range: the end date is before the start date.")
+        if (last - first).days >= MAX_CUSTOM_DAYS:
+            raise BadFilter(f"Custom range: at most {MAX_CUSTOM_DAYS} days.")
+        start = timezone.make_aware(datetime.combine(first, time.min))
+        end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
+    elif choice in RANGES:
+        start = timezone.make_aware(
+            datetime.combine(now.date() - timedelta(days=RANGES[choice]), time.min)
+        )
+        end = now + timedelta(microseconds=1)
     else:
-        days = RANGES.get(choice, 7)
-        start = timezone.make_aware(datetime.combine(now.date() - timedelta(days=days), time.min))
-        if choice == "today":
-            start = timezone.make_aware(datetime.combine(now.date(), time.min))
-        end = now + timedelta(seconds=1)
-    user = request.GET.get("user", "")
-    return Filters(
-        start, end, request.GET.get("model", ""), int(user) if user.isdigit() else None
-    ), choice
+        raise BadFilter(f"Unknown range {choice!r}: use today, 7d, 30d, 90d or custom.")
+    username = query.get("user", "").strip()
+    user_id = None
+    if username:
+        user_id = (
+            get_user_model().objects.filter(username=username).values_list("id", flat=True).first()
+        )
+        if user_id is None:
+            raise BadFilter(f"No user named {username!r}.")
+    return Selection(Filters(start, end, query.get("model", "").strip(), user_id), choice, username)
 
 
-@login_required
+def _selection_or_error(request: HttpRequest) -> Selection | HttpResponse:
+    try:
+        return parse_filters(request)
+    except BadFilter as error:
+        return json_error(400, str(error))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+@staff_only
 def dashboard(request: HttpRequest) -> HttpResponse:
-    _staff(request)
-    filters, choice = _filters(request)
+    try:
+        selection = parse_filters(request)
+        problem = ""
+    except BadFilter as error:
+        problem = str(error)
+        now = timezone.localtime()
+        start = timezone.make_aware(datetime.combine(now.date() - timedelta(days=7), time.min))
+        selection = Selection(Filters(start, now + timedelta(microseconds=1)), "7d", "")
+    filters = selection.filters
+    cells = queries.cells(filters)
+    users = queries.user_activity(filters)
     context = {
+        "selection": selection,
+        "problem": problem,
         "filters": filters,
-        "range": choice,
-        "totals": totals(filters),
-        "models": per_model(filters),
+        "last_day": (filters.end - timedelta(microseconds=1)).astimezone(
+            timezone.get_current_timezone()
+        ),
+        "time_zone": timezone.get_current_timezone_name(),
+        "model_choices": sorted(set(get_catalogue()) | {c.model for c in cells.values()}),
+        "totals": queries.totals(cells, users),
+        "models": queries.per_model(cells, queries.feedback(filters)),
+        "top_users": users.table[:TOP_USERS_SHOWN],
+        "failures": queries.failures(filters),
+        "series": queries.series(filters, cells, users),
+        "percentiles": PERCENTILES,
     }
     return render(request, "dashboard/index.html", context)
+
+
+@staff_only
+def live(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"at": timezone.now().isoformat(), **queries.live_status()})
+
+
+@staff_only
+def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """Any user's conversation, read-only, for staff following up a failure."""
+    try:
+        key = uuid.UUID(conversation_id)
+    except ValueError:
+        return json_error(404, "no such conversation")
+    found = get_object_or_404(Conversation.objects.select_related("user"), pk=key)
+    messages = found.messages.prefetch_related("attachments").order_by("created_at")
+    return render(
+        request, "dashboard/conversation.html", {"conversation": found, "messages": messages}
+    )
+
+
+# --- CSV ---------------------------------------------------------------------------------
 
 
 class _Echo:
@@ -64,37 +162,112 @@ class _Echo:
         return value
 
 
-@login_required
-def export_usage_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _staff(request)
-    filters, _choice = _filters(request)
+def _csv(name: str, header: list[str], rows: Iterable[list[Any]]) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    columns = ["finished_at", "user", "model", "finish_reason", "error_code", "queue_wait_ms",
-               "ttft_ms", "tpot_ms", "total_ms", "input_tokens", "output_tokens", "vision_tokens",
-               "images", "video_seconds"]  # fmt: skip
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(columns)
-        for row in raw_rows(filters).iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    row.finished_at.isoformat(),
-                    row.user.username if row.user else "",
-                    row.model,
-                    row.finish_reason,
-                    row.error_code,
-                    row.queue_wait_ms,
-                    row.ttft_ms,
-                    row.tpot_ms,
-                    row.total_ms,
-                    row.input_tokens,
-                    row.output_tokens,
-                    row.vision_tokens,
-                    row.images,
-                    row.video_seconds,
-                ]  # fmt: skip
-            )
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(["" if value is None else value for value in row])
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="usage.csv"'
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
+
+
+USAGE_COLUMNS = ["finished_at", "user", "model", "kind", "finish_reason", "error_code",
+                 "queue_wait_ms", "ttft_ms", "tpot_ms", "total_ms", "input_tokens",
+                 "output_tokens", "vision_tokens", "images", "video_seconds",
+                 "conversation_id"]  # fmt: skip
+
+
+@staff_only
+def export_usage_csv(request: HttpRequest) -> HttpResponse:
+    """Every raw usage row in the range (streamed, oldest first)."""
+    selection = _selection_or_error(request)
+    if isinstance(selection, HttpResponse):
+        return selection
+    filters = selection.filters
+    rows = queries._narrow(
+        UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end),
+        filters,
+    ).order_by("finished_at")
+    fields = [c if c != "user" else "user__username" for c in USAGE_COLUMNS]
+    values = rows.values_list(*fields).iterator(chunk_size=5000)
+    return _csv(
+        "usage",
+        USAGE_COLUMNS,
+        ([row[0].isoformat(), *row[1:]] for row in values),
+    )
+
+
+def _table_models(filters: Filters) -> tuple[list[str], list[list[Any]]]:
+    rows = queries.per_model(queries.cells(filters), queries.feedback(filters))
+    header = list(rows[0]) if rows else ["model"]
+    return header, [[_round(v) if isinstance(v, float) else v for v in r.values()] for r in rows]
+
+
+def _table_users(filters: Filters) -> tuple[list[str], list[list[Any]]]:
+    header = ["username", "requests", "input_tokens", "output_tokens", "tokens", "errors",
+              "last_at"]  # fmt: skip
+    rows = queries.user_activity(filters).table
+    return header, [
+        [r["username"], r["requests"], r["input_tokens"], r["output_tokens"], r["tokens"],
+         r["errors"], r["last_at"].isoformat()]
+        for r in rows
+    ]  # fmt: skip
+
+
+def _table_failures(filters: Filters) -> tuple[list[str], list[list[Any]]]:
+    header = ["finished_at", "username", "model", "error_code", "error_message",
+              "conversation_id"]  # fmt: skip
+    rows = queries.failures(filters)
+    return header, [[r["finished_at"].isoformat(), *(r[k] for k in header[1:])] for r in rows]
+
+
+def _table_totals(filters: Filters) -> tuple[list[str], list[list[Any]]]:
+    cells = queries.cells(filters)
+    totals = queries.totals(cells, queries.user_activity(filters))
+    return ["measure", "value"], [[key, value] for key, value in totals.items()]
+
+
+def _table_series(filters: Filters) -> tuple[list[str], list[list[Any]]]:
+    cells = queries.cells(filters)
+    data = queries.series(filters, cells, queries.user_activity(filters))
+    starts = queries.bucket_starts(filters)
+    columns: list[tuple[str, list[Any]]] = [("active_users", data["active_users"])]
+    for group in ("requests", "tokens", "errors"):
+        columns += [(f"{group}:{key}", values) for key, values in sorted(data[group].items())]
+    for metric in LATENCY_METRICS:
+        columns += [(f"{metric}_p{p}", data[metric][f"p{p}"]) for p in PERCENTILES]
+    header = ["bucket_start", *(name for name, _ in columns)]
+    rows = [
+        [timezone.localtime(start).isoformat(), *(_round_any(values[i]) for _, values in columns)]
+        for i, start in enumerate(starts)
+    ]
+    return header, rows
+
+
+def _round_any(value: Any) -> Any:
+    return _round(value) if isinstance(value, float) else value
+
+
+TABLES: dict[str, Callable[[Filters], tuple[list[str], list[list[Any]]]]] = {
+    "totals": _table_totals,
+    "models": _table_models,
+    "users": _table_users,
+    "failures": _table_failures,
+    "series": _table_series,
+}
+
+
+@staff_only
+def export_table(request: HttpRequest, table: str) -> HttpResponse:
+    """Any dashboard table (or the chart data) for the same range and filters, as CSV."""
+    if table not in TABLES:
+        return json_error(404, f"no table {table!r}; tables: {', '.join(TABLES)}")
+    selection = _selection_or_error(request)
+    if isinstance(selection, HttpResponse):
+        return selection
+    header, rows = TABLES[table](selection.filters)
+    return _csv(table, header, rows)

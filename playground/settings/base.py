@@ -96,12 +96,17 @@ LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Dashboard days and the times shown on pages are in this zone (storage is always UTC).
+TIME_ZONE = env.str("PLAYGROUND_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "frontend" / "static",
+    # npm packages used in the browser (`make` runs `npm ci` in frontend/).
+    ("vendor/chart.js", BASE_DIR / "frontend" / "node_modules" / "chart.js" / "dist"),
+]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 
 # --- Media uploads ----------------------------------------------------------------

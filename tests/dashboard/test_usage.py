@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.db.models import Count, Sum
+from django.utils import timezone
 
 from inference.services import create_conversation
-from playground.dashboard.models import LATENCY_BUCKETS_MS, UsageHourly, UsageRecord
-from playground.dashboard.usage import bucket_index, rebuild_rollups
+from playground.dashboard.models import (
+    LATENCY_BINS,
+    LATENCY_METRICS,
+    UsageDaily,
+    UsageHourly,
+    UsageRecord,
+    UsageUserDaily,
+    latency_bin,
+)
+from playground.dashboard.usage import rebuild_rollups, refresh_rollups, rollup_state
 from tests.helpers import ChatSocket
 
 
@@ -39,28 +51,34 @@ def test_stopping_a_queued_generation_is_counted_too(stack, alice) -> None:  # t
     )
 
 
-def _seed(users, n: int = 600) -> None:  # type: ignore[no-untyped-def]
+MODELS = ("a", "b", "c")
+CODES = ("engine_error", "timeout", "")
+
+
+def _seed(users, n: int = 600, base: datetime = datetime(2026, 11, 1, tzinfo=UTC), days: int = 3):  # type: ignore[no-untyped-def]
+    """Random usage rows over ``days`` days from ``base``, plus rows exactly on edges."""
     rng = random.Random(5)
-    base = datetime(2026, 11, 1, tzinfo=UTC)
     rows = []
     for _ in range(n):
-        finished = base + timedelta(
-            minutes=rng.randrange(0, 60 * 24 * 3), seconds=rng.random() * 59
-        )
+        finished = base + timedelta(seconds=rng.uniform(0, days * 86400))
+        reason = rng.choice(["stop", "stop", "length", "cancelled", "error", "loop"])
         rows.append(
             UsageRecord(
                 user=rng.choice(users),
-                model=rng.choice(["a", "b", "c"]),
+                model=rng.choice(MODELS),
                 created_at=finished - timedelta(seconds=3),
                 finished_at=finished,
-                ttft_ms=rng.choice([None, rng.uniform(5, 70_000)]),
+                queue_wait_ms=rng.choice([None, rng.lognormvariate(3, 2)]),
+                ttft_ms=rng.choice([None, rng.lognormvariate(5, 1.5), rng.uniform(0, 1)]),
+                tpot_ms=rng.choice([None, rng.uniform(5, 200)]),
                 total_ms=rng.uniform(10, 9000),
                 input_tokens=rng.randrange(0, 900),
                 output_tokens=rng.randrange(0, 2000),
                 vision_tokens=rng.randrange(0, 300),
                 images=rng.randrange(0, 3),
                 video_seconds=rng.choice([0.0, rng.uniform(1, 60)]),
-                finish_reason=rng.choice(["stop", "length", "cancelled", "error", "loop"]),
+                finish_reason=reason,
+                error_code=rng.choice(CODES) if reason == "error" else "",
             )  # fmt: skip
         )
     # Exactly on an hour edge: belongs to the hour that starts there.
@@ -69,45 +87,99 @@ def _seed(users, n: int = 600) -> None:  # type: ignore[no-untyped-def]
     UsageRecord.objects.bulk_create(rows)
 
 
+def _sums(rows, count: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    fields = ["input_tokens", "output_tokens", "vision_tokens", "images"]
+    return {
+        row["model"]: row
+        for row in rows.values("model").annotate(n=count, **{f: Sum(f) for f in fields}).order_by()
+    }
+
+
 def test_rollups_rebuilt_from_raw_rows_give_the_same_numbers(alice, bob) -> None:  # type: ignore[no-untyped-def]
     _seed([alice, bob])
     start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC)
     assert rebuild_rollups(start, end) > 0
-    fields = ["input_tokens", "output_tokens", "vision_tokens", "images"]
-    raw = (
-        UsageRecord.objects.values("model")
-        .annotate(n=Count("id"), **{f: Sum(f) for f in fields})
-        .order_by("model")
-    )
-    rolled = (
-        UsageHourly.objects.values("model")
-        .annotate(n=Sum("requests"), **{f: Sum(f) for f in fields})
-        .order_by("model")
-    )
-    assert list(raw) == list(rolled)
-    for reason, column in (("error", "errors"), ("cancelled", "cancelled"), ("loop", "loops")):
-        assert (
-            UsageRecord.objects.filter(finish_reason=reason).count()
-            == UsageHourly.objects.aggregate(s=Sum(column))["s"]
+    raw = _sums(UsageRecord.objects.all(), Count("id"))
+    assert _sums(UsageHourly.objects.all(), Sum("requests")) == raw
+    assert _sums(UsageDaily.objects.all(), Sum("requests")) == raw
+    expected = UsageRecord.objects.values("user").annotate(n=Count("id"), out=Sum("output_tokens"))
+    for per_model in (False, True):  # the all-models rows, and the per-model rows summed
+        users = (
+            UsageUserDaily.objects.exclude(model="")
+            if per_model
+            else UsageUserDaily.objects.filter(model="")
         )
-    edge = UsageHourly.objects.get(hour=datetime(2026, 11, 1, 5, tzinfo=UTC), model="a", user=alice)
+        users = users.values("user").annotate(n=Sum("requests"), out=Sum("output_tokens"))
+        assert sorted(map(dict, users), key=str) == sorted(map(dict, expected), key=str)
+    for reason, column in (("error", "errors"), ("cancelled", "cancelled"), ("loop", "loops")):
+        count = UsageRecord.objects.filter(finish_reason=reason).count()
+        assert count == UsageHourly.objects.aggregate(s=Sum(column))["s"]
+        assert count == UsageDaily.objects.aggregate(s=Sum(column))["s"]
+    edge = UsageHourly.objects.get(start=datetime(2026, 11, 1, 5, tzinfo=UTC), model="a")
     assert edge.output_tokens >= 7
-    # The TTFT histogram holds every row that has a TTFT, in the right bucket.
-    histogram = [0] * (len(LATENCY_BUCKETS_MS) + 1)
-    for ttft in UsageRecord.objects.exclude(ttft_ms=None).values_list("ttft_ms", flat=True):
-        histogram[bucket_index(ttft)] += 1
-    summed = [
-        sum(col)
-        for col in zip(*UsageHourly.objects.values_list("ttft_histogram", flat=True), strict=True)
-    ]
-    assert summed == histogram
+    # Error codes and latency histograms hold every row, in the right place.
+    codes = Counter()
+    for row in UsageHourly.objects.all():
+        codes.update(row.error_codes)
+    errors = UsageRecord.objects.filter(finish_reason="error")
+    assert codes == Counter(
+        code or "unknown" for code in errors.values_list("error_code", flat=True)
+    )
+    for metric in LATENCY_METRICS:
+        histogram = [0] * LATENCY_BINS
+        for value in UsageRecord.objects.exclude(**{metric: None}).values_list(metric, flat=True):
+            histogram[latency_bin(value)] += 1
+        for rows in (
+            UsageHourly.objects,
+            UsageDaily.objects,
+            UsageUserDaily.objects.filter(model=""),
+        ):
+            summed = [0] * LATENCY_BINS
+            for sparse in rows.values_list(metric, flat=True):
+                for index, count in sparse.items():
+                    summed[int(index)] += count
+            assert summed == histogram, (metric, rows.model)
+    # The rollups now cover everything before the end of the rebuilt range.
+    assert rollup_state().complete_until == end
+
     # Rebuilding is idempotent.
-    before = list(UsageHourly.objects.order_by("hour", "model", "user").values())
+    def snapshot():  # type: ignore[no-untyped-def]
+        return [
+            [{k: v for k, v in r.items() if k != "id"} for r in table.objects.order_by("start", "model").values()]
+            for table in (UsageHourly, UsageDaily)
+        ]  # fmt: skip
+
+    before = snapshot()
     rebuild_rollups(start, end)
-    after = list(UsageHourly.objects.order_by("hour", "model", "user").values())
-    assert [{k: v for k, v in r.items() if k != "id"} for r in before] == [
-        {k: v for k, v in r.items() if k != "id"} for r in after
-    ]
+    assert snapshot() == before
+
+
+def test_a_partial_rebuild_does_not_claim_completeness(alice) -> None:  # type: ignore[no-untyped-def]
+    _seed([alice])
+    rebuild_rollups(datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
+    assert rollup_state().complete_until is None  # rows before Nov 2 were never rolled up
+
+
+def test_refresh_rolls_up_from_the_first_row_then_catches_late_rows(alice) -> None:  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    _seed([alice], n=50, base=now - timedelta(days=2), days=1)
+    refresh_rollups()
+    mark = rollup_state().complete_until
+    assert mark is not None and mark > now - timedelta(hours=2)
+    assert UsageDaily.objects.aggregate(s=Sum("requests"))["s"] == UsageRecord.objects.count()
+    # A row written late (its finish time is already before the mark) lands on the next refresh.
+    UsageRecord.objects.create(user=alice, model="a", created_at=mark - timedelta(minutes=30),
+                               finished_at=mark - timedelta(minutes=20), finish_reason="stop")  # fmt: skip
+    refresh_rollups()
+    assert UsageHourly.objects.aggregate(s=Sum("requests"))["s"] == UsageRecord.objects.count()
+
+
+def test_the_management_command_rebuilds_everything(alice) -> None:  # type: ignore[no-untyped-def]
+    _seed([alice], n=40)
+    out = io.StringIO()
+    call_command("refresh_usage_rollups", "--full", stdout=out)
+    assert "rollups complete until" in out.getvalue()
+    assert UsageDaily.objects.aggregate(s=Sum("requests"))["s"] == UsageRecord.objects.count()
 
 
 def test_metrics_need_the_token(client, settings, alice) -> None:  # type: ignore[no-untyped-def]
