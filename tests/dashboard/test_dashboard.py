@@ -326,6 +326,31 @@ def test_failures_link_to_a_read_only_conversation(staff, bob) -> None:  # type:
     assert staff.get("/dashboard/conversations/not-a-uuid/").status_code == 404
 
 
+def test_thumbs_are_counted_per_model_in_the_range(staff, alice, bob) -> None:  # type: ignore[no-untyped-def]
+    from playground.chat.models import Feedback
+
+    votes = [(alice, "a", 1), (alice, "a", -1), (bob, "a", 1), (bob, "b", -1)]
+    for user, model, value in votes:
+        conversation = Conversation.objects.create(user=user, model=model)
+        reply = Message.objects.create(conversation=conversation, role="assistant", model=model,
+                                       status="done", finish_reason="stop")  # fmt: skip
+        Feedback.objects.create(message=reply, user=user, model=model, value=value)
+    # Given inside the range (Nov 1-3), except one given later.
+    Feedback.objects.update(created_at=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    Feedback.objects.filter(user=bob, model="b").update(
+        created_at=datetime(2026, 11, 20, tzinfo=UTC)
+    )
+    models = {r[0]: r for r in _csv(staff.get("/dashboard/export/models.csv" + QUERY))}
+    header = models["model"]
+    up, down = header.index("thumbs_up"), header.index("thumbs_down")
+    assert (models["a"][up], models["a"][down]) == ("2", "1")
+    assert (models["b"][up], models["b"][down]) == ("0", "0")
+    mine = {r[0]: r for r in _csv(staff.get("/dashboard/export/models.csv" + QUERY + "&user=bob"))}
+    assert (mine["a"][up], mine["a"][down]) == ("1", "0")
+    html = staff.get("/dashboard/" + QUERY + "&model=a").content.decode()
+    assert "<td>2 / 1</td>" in html
+
+
 @pytest.mark.slow
 def test_the_live_panel_sees_workers_and_queues(stack, alice, client) -> None:  # type: ignore[no-untyped-def]
     from inference.services import create_conversation

@@ -30,7 +30,11 @@ def _log_in_as_staff(page, base_url: str, user) -> None:  # type: ignore[no-unty
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("alice-password-1")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Usage")).to_be_visible()
+    _charts_drawn(page)
+
+
+def _charts_drawn(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-queue') !== undefined")
 
 
 @pytest.fixture
@@ -57,9 +61,13 @@ def test_staff_sees_charts_changes_the_range_and_downloads_csv(stack, alice, usa
     )
     # The live panel fills itself from the workers' heartbeats.
     expect(page.locator('#live-models tr[data-model="fake-rate"] td').nth(1)).not_to_have_text("0")
+    page.locator("#live-workers-box summary").click()
+    worker = page.locator("#live-workers tbody tr").filter(has_text="fake-rate").first
+    expect(worker).to_contain_text("s ago")
 
     page.get_by_label("Range").select_option("today")  # submits the form
     expect(page).to_have_url(re.compile(r"range=today"))
+    _charts_drawn(page)
     today = usage.filter(
         finished_at__gte=timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     )

@@ -99,7 +99,8 @@
 
   // Live panel.
   const live = document.querySelector(".live");
-  const body = live.querySelector("tbody");
+  const body = document.querySelector("#live-models tbody");
+  const workersBody = document.querySelector("#live-workers tbody");
   const updated = document.getElementById("live-updated");
 
   function cell(row, text) {
@@ -122,6 +123,16 @@
         cell(row, model.in_flight);
         cell(row, model.queue_depth);
         body.appendChild(row);
+      }
+      workersBody.replaceChildren();
+      for (const worker of data.workers) {
+        const row = document.createElement("tr");
+        cell(row, worker.worker_id);
+        cell(row, worker.model);
+        cell(row, worker.backend);
+        cell(row, worker.in_flight);
+        cell(row, `${worker.seen_s_ago} s ago`);
+        workersBody.appendChild(row);
       }
       updated.textContent = `updated ${new Date(data.at).toLocaleTimeString()}`;
       updated.classList.remove("error");
