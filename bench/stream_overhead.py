@@ -44,6 +44,7 @@ async def _one_stream(
     ) as ws:
         await asyncio.sleep(delay)
         sent = time.perf_counter()
+        sent_wall = time.time()
         await ws.send(
             json.dumps(
                 {
@@ -55,6 +56,7 @@ async def _one_stream(
             )
         )
         first = last = None
+        first_wall = 0.0
         frames = 0
         generation_id = None
         while True:
@@ -64,13 +66,16 @@ async def _one_stream(
                 generation_id = event["generation_id"]
             elif event["type"] == "delta":
                 frames += 1
-                first = first or now
+                if first is None:
+                    first, first_wall = now, time.time()
                 last = now
             elif event["type"] == "done":
                 return {
                     "generation_id": generation_id,
                     "sent": sent,
+                    "sent_wall": sent_wall,
                     "first": first,
+                    "first_wall": first_wall,
                     "last": last,
                     "done": now,
                     "frames": frames,
@@ -117,6 +122,29 @@ def _setup_users(n: int, model: str) -> tuple[list[str], list[str]]:
     return cookies, conversations
 
 
+def _stages_ms(results: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Where the added TTFT goes: web (sent → stored and queued), queue (→ a worker starts
+    it), delivery (the engine's first token → the client). Same machine, same wall clock."""
+    from playground.chat.models import Message
+
+    rows = {
+        str(i): (c.timestamp(), s.timestamp(), f.timestamp())
+        for i, c, s, f in Message.objects.filter(
+            pk__in=[r["generation_id"] for r in results]
+        ).values_list("id", "created_at", "started_at", "first_token_at")
+        if s and f
+    }
+    stages: dict[str, list[float]] = {"web": [], "queue": [], "delivery": []}
+    for r in results:
+        if r["generation_id"] not in rows:
+            continue
+        created, started, first = rows[r["generation_id"]]
+        stages["web"].append((created - r["sent_wall"]) * 1000)
+        stages["queue"].append((started - created) * 1000)
+        stages["delivery"].append((r["first_wall"] - first) * 1000)
+    return stages
+
+
 def _engine_ttft_ms(generation_ids: list[str]) -> dict[str, float]:
     from playground.chat.models import Message
 
@@ -157,6 +185,11 @@ def bench_fake(url: str, concurrency: list[int], max_tokens: int, spread_s: floa
         print(f"{n:>7} {ratio:>17.3f} {p50:>12.1f} ms {p99:>5.1f} ms {statistics.mean(fps):>16.1f}")
         if n == max(concurrency):
             ok &= ratio >= 0.97 and p50 <= 25 and p99 <= 100
+            parts = ", ".join(
+                f"{name} p50 {_percentile(v, 50):.1f} / p99 {_percentile(v, 99):.1f} ms"
+                for name, v in _stages_ms(results).items()
+            )
+            print(f"{'':>7} where the added TTFT goes at {n} streams: {parts}")
     return ok
 
 

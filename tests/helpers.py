@@ -109,7 +109,7 @@ class ChatSocket:
             additional_headers=headers,
             origin=origin or base_url,  # type: ignore[arg-type]
             open_timeout=10,
-        )
+        ).__enter__()  # closed by close() / __exit__
 
     def send(self, frame: Any) -> None:
         self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))

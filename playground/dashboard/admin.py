@@ -10,9 +10,13 @@ from playground.dashboard.models import (
 
 
 class ReadOnly(admin.ModelAdmin):
-    """Usage and rollups are derived data: viewable, never edited by hand."""
+    """Usage and rollups are records and derived data: viewable, never edited or deleted by
+    hand (a deleted row would leave rollups that the completeness mark still trusts)."""
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):

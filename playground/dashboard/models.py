@@ -13,10 +13,11 @@ from django.conf import settings
 from django.db import models
 
 # Latency histograms: bin k holds values in (RATIO**(k-1), RATIO**k] ms, bin 0 holds ≤ 1 ms
-# and the last bin everything above RATIO**(BINS-2) ms (about 20 minutes). Reporting a
-# percentile as its bin's upper bound is never below the exact value and at most 10% above.
+# and the last bin everything above RATIO**(BINS-2) ms (about 44 hours, far beyond any
+# generation). Reporting a percentile as its bin's upper bound is never below the exact
+# value and at most 10% above.
 LATENCY_RATIO = 1.1
-LATENCY_BINS = 150
+LATENCY_BINS = 200
 LN_RATIO = math.log(LATENCY_RATIO)
 LATENCY_METRICS = ("ttft_ms", "tpot_ms", "queue_wait_ms")
 

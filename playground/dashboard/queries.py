@@ -12,7 +12,7 @@ from __future__ import annotations
 import time as clock
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,8 @@ def plan(filters: Filters, *, days: bool, hours: bool = True) -> Plan:
         if first < last:
             result.days.append((first, last))
             pieces = [(filters.start, first), (last, rolled_end)]
+        # A day bucket never takes an hourly row across its midnight (half-hour zones).
+        pieces = [part for lo, hi in pieces for part in _split_at_midnights(lo, hi, zone)]
     for lo, hi in pieces:
         whole = (hour_ceil(lo), hour_floor(hi))
         if hours and whole[0] < whole[1]:
@@ -96,6 +98,15 @@ def plan(filters: Filters, *, days: bool, hours: bool = True) -> Plan:
             result.raw.append((lo, hi))
     result.raw = [(lo, hi) for lo, hi in result.raw if lo < hi]
     return result
+
+
+def _split_at_midnights(lo: datetime, hi: datetime, zone: tzinfo) -> list[Interval]:
+    parts = []
+    while lo < hi:
+        midnight = local_midnight(lo, zone, 1)
+        parts.append((lo, min(midnight, hi)))
+        lo = midnight
+    return parts
 
 
 def _within(column: str, intervals: list[Interval]) -> Q:
@@ -114,6 +125,12 @@ def _narrow(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
     return rows
 
 
+def _bucket_start(moment: datetime, unit: str, zone: tzinfo) -> datetime:
+    """The chart bucket holding ``moment``, computed in Python for every source alike (so
+    PostgreSQL's and Python's time zone data can never disagree on a bucket's key)."""
+    return hour_floor(moment) if unit == "hour" else local_midnight(moment, zone)
+
+
 def cells(filters: Filters) -> dict[tuple[datetime, str], Cell]:
     """Sums and latency histograms per (chart bucket, model) over the range.
 
@@ -125,7 +142,8 @@ def cells(filters: Filters) -> dict[tuple[datetime, str], Cell]:
     segments = plan(filters, days=unit == "day", hours=not filters.user_id)
     result: dict[tuple[datetime, str], Cell] = {}
 
-    def merge(cell: Cell, start: datetime) -> None:
+    def merge(cell: Cell) -> None:
+        start = _bucket_start(cell.start, unit, zone)
         key = (start, cell.model)
         if key in result:
             result[key].add(cell)
@@ -140,15 +158,14 @@ def cells(filters: Filters) -> dict[tuple[datetime, str], Cell]:
         else:
             daily = _narrow(UsageDaily.objects.all(), filters)
         for row in daily.filter(_within("start", segments.days)):
-            merge(Cell.from_rollup(row, row.start), row.start)
+            merge(Cell.from_rollup(row))
     if segments.hours:
         for row in _narrow(UsageHourly.objects.filter(_within("start", segments.hours)), filters):
-            start = row.start if unit == "hour" else local_midnight(row.start, zone)
-            merge(Cell.from_rollup(row, start), start)
+            merge(Cell.from_rollup(row))
     if segments.raw:
         rows = _narrow(UsageRecord.objects.filter(_within("finished_at", segments.raw)), filters)
         for cell in raw_cells(rows, bucket_expression(unit, zone)).values():
-            merge(cell, cell.start)
+            merge(cell)
     return result
 
 
@@ -199,7 +216,7 @@ def user_activity(filters: Filters) -> UserActivity:
             .order_by()
         )
         for start, n in buckets:
-            per_bucket[start] += n
+            per_bucket[_bucket_start(start, filters.unit, zone)] += n
         for row in rows.values("user").annotate(**aggregates).order_by():
             entry = table.setdefault(
                 row["user"], {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0}

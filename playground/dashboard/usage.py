@@ -106,9 +106,9 @@ class Cell:
             self.latency[metric] += other.latency[metric]
 
     @classmethod
-    def from_rollup(cls, row: UsageRollup, start: datetime) -> Cell:
+    def from_rollup(cls, row: UsageRollup) -> Cell:
         cell = cls(
-            start,
+            row.start,
             row.model,
             getattr(row, "user_id", None),
             last_at=getattr(row, "last_at", None),
@@ -193,8 +193,11 @@ def raw_cells(
         .annotate(n=Count("id"))
         .order_by()
     )
+    # Rows committed between these queries may make new keys: create them as they come.
     for row in codes:
-        cells[key(row)].error_codes[row["error_code"] or "unknown"] += row["n"]
+        cells.setdefault(key(row), Cell(*key(row))).error_codes[row["error_code"] or "unknown"] += (
+            row["n"]
+        )
     for metric in LATENCY_METRICS:
         bins = (
             rows.exclude(**{metric: None})
@@ -204,7 +207,7 @@ def raw_cells(
             .order_by()
         )
         for row in bins:
-            cells[key(row)].latency[metric][row["bin"]] += row["n"]
+            cells.setdefault(key(row), Cell(*key(row))).latency[metric][row["bin"]] += row["n"]
     return cells
 
 
@@ -225,51 +228,65 @@ def local_midnight(moment: datetime, zone: tzinfo, days_after: int = 0) -> datet
     return timezone.make_aware(datetime.combine(day, time.min), zone)
 
 
-def rollup_state() -> RollupState:
-    return RollupState.objects.get_or_create(pk=1)[0]
+def rollup_state() -> RollupState | None:
+    return RollupState.objects.filter(pk=1).first()
 
 
-def known_complete_until(state: RollupState) -> datetime | None:
+def known_complete_until(state: RollupState | None) -> datetime | None:
     """The rollups' completeness mark, if it was built in the current time zone."""
-    if state.time_zone != timezone.get_current_timezone_name():
+    if state is None or state.time_zone != timezone.get_current_timezone_name():
         return None
     return state.complete_until
 
 
-def rebuild_rollups(start: datetime, end: datetime) -> int:
-    """Recompute every rollup touching [start, end) from raw rows; returns hourly rows written.
+def rebuild_rollups(start: datetime, end: datetime) -> int | None:
+    """Recompute every rollup touching [start, end) from raw rows; returns hourly rows written,
+    or None when another rebuild is running (this one is skipped, not queued behind it).
 
     Idempotent: rebuilding a range replaces it. The completeness mark only moves when the
     rebuilt range joins up with what was already complete, so a partial repair never
-    makes the dashboard read rollups that miss rows.
+    makes the dashboard read rollups that miss rows. Rows are read up to one instant taken
+    before the first query, and the mark never passes that instant.
     """
     zone = timezone.get_current_timezone()
     # Whole local days, and the whole UTC hours covering them (a day can start on a half hour).
     days = (local_midnight(start, zone), local_midnight(end - timedelta(microseconds=1), zone, 1))
     hours = (hour_floor(days[0]), hour_ceil(days[1]))
+    # Created in its own short transaction, so readers never wait on a long rebuild.
+    RollupState.objects.get_or_create(pk=1)
     with transaction.atomic():
-        state = RollupState.objects.select_for_update().get_or_create(pk=1)[0]
+        state = RollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        if state is None:
+            return None
+        cutoff = timezone.now()
         known = known_complete_until(state)
         if known is None:
             joins_up = not UsageRecord.objects.filter(finished_at__lt=hours[0]).exists()
-            if joins_up:  # a first or time-zone-changing build: older rollups are all stale
+            if joins_up:  # a first or time-zone-changing build: every older rollup is stale
                 for table in (UsageHourly, UsageDaily, UsageUserDaily):
-                    table.objects.filter(start__lt=hours[0]).delete()
+                    table.objects.all().delete()
         else:
             joins_up = hours[0] <= known
-        written = _rebuild(UsageHourly, "hour", zone, *hours)
-        _rebuild(UsageDaily, "day", zone, *days)
-        _rebuild(UsageUserDaily, "day", zone, *days)
+        written = _rebuild(UsageHourly, "hour", zone, hours[0], hours[1], cutoff)
+        _rebuild(UsageDaily, "day", zone, days[0], days[1], cutoff)
+        _rebuild(UsageUserDaily, "day", zone, days[0], days[1], cutoff)
         if joins_up:
-            mark = min(hours[1], hour_floor(timezone.now() - LATE_WRITE_GRACE))
+            mark = min(hours[1], hour_floor(cutoff - LATE_WRITE_GRACE))
             state.complete_until = max(mark, known) if known else mark
             state.time_zone = timezone.get_current_timezone_name()
             state.save()
     return written
 
 
-def _rebuild(table: type[UsageRollup], unit: str, zone: tzinfo, lo: datetime, hi: datetime) -> int:
-    rows = UsageRecord.objects.filter(finished_at__gte=lo, finished_at__lt=hi)
+def _rebuild(
+    table: type[UsageRollup],
+    unit: str,
+    zone: tzinfo,
+    lo: datetime,
+    hi: datetime,
+    cutoff: datetime,
+) -> int:
+    rows = UsageRecord.objects.filter(finished_at__gte=lo, finished_at__lt=min(hi, cutoff))
     bucket = bucket_expression(unit, zone)
     if table is UsageUserDaily:
         rows = rows.filter(user__isnull=False)
@@ -282,7 +299,7 @@ def _rebuild(table: type[UsageRollup], unit: str, zone: tzinfo, lo: datetime, hi
     return len(cells)
 
 
-def refresh_rollups(now: datetime | None = None) -> None:
+def refresh_rollups(now: datetime | None = None) -> int | None:
     """Bring the rollups up to date: from the completeness mark (or the first row) to now.
 
     The last few hours are always rebuilt as well, so rows written late land in their hour.
@@ -294,7 +311,7 @@ def refresh_rollups(now: datetime | None = None) -> None:
         start = first.first() or now
     else:
         start = min(known, now - timedelta(hours=3))
-    rebuild_rollups(start, now)
+    return rebuild_rollups(start, now)
 
 
 @shared_task(name="dashboard.refresh_rollups", ignore_result=True)

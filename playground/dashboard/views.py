@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import wraps
@@ -162,13 +162,33 @@ class _Echo:
         return value
 
 
-def _csv(name: str, header: list[str], rows: Iterable[list[Any]]) -> StreamingHttpResponse:
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Empty for None; text that a spreadsheet would run as a formula gets a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv(
+    name: str, header: list[str], rows: Iterable[list[Any]] | AsyncIterator[list[Any]]
+) -> StreamingHttpResponse:
+    """A CSV download, streamed asynchronously (under ASGI Django would otherwise read a
+    synchronous iterator whole into memory before sending the first byte)."""
     writer = csv.writer(_Echo())
 
-    def lines() -> Iterator[str]:
+    async def lines() -> AsyncIterator[str]:
         yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow(["" if value is None else value for value in row])
+        if isinstance(rows, AsyncIterator):
+            async for row in rows:
+                yield writer.writerow([_cell(value) for value in row])
+        else:
+            for row in rows:
+                yield writer.writerow([_cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
@@ -193,12 +213,14 @@ def export_usage_csv(request: HttpRequest) -> HttpResponse:
         filters,
     ).order_by("finished_at")
     fields = [c if c != "user" else "user__username" for c in USAGE_COLUMNS]
-    values = rows.values_list(*fields).iterator(chunk_size=5000)
-    return _csv(
-        "usage",
-        USAGE_COLUMNS,
-        ([row[0].isoformat(), *row[1:]] for row in values),
-    )
+
+    async def values() -> AsyncIterator[list[Any]]:
+        # .values(), not .values_list(): Django 5.2's aiterator() runs a values_list query
+        # in the event loop's thread and refuses.
+        async for row in rows.values(*fields).aiterator(chunk_size=5000):
+            yield [row["finished_at"].isoformat(), *(row[f] for f in fields[1:])]
+
+    return _csv("usage", USAGE_COLUMNS, values())
 
 
 def _table_models(filters: Filters) -> tuple[list[str], list[list[Any]]]:

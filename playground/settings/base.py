@@ -135,7 +135,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic jobs run on the media worker's queue (`make run` starts celery beat).
 CELERY_TASK_ROUTES = {"dashboard.*": {"queue": "media"}}
 CELERY_BEAT_SCHEDULE = {
-    "refresh-usage-rollups": {"task": "dashboard.refresh_rollups", "schedule": 300.0},
+    "refresh-usage-rollups": {
+        "task": "dashboard.refresh_rollups",
+        "schedule": 300.0,
+        "options": {"expires": 300},  # a worker that was away does not run a backlog
+    },
 }
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint is off (404).
 METRICS_TOKEN = env.str("PLAYGROUND_METRICS_TOKEN", default="")

@@ -12,15 +12,17 @@ import csv
 import io
 import math
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from playground.chat.models import Conversation, Message
 from playground.dashboard import queries
-from playground.dashboard.models import UsageRecord
+from playground.dashboard.models import RollupState, UsageRecord
 from playground.dashboard.queries import Filters, plan
 from playground.dashboard.usage import rebuild_rollups
 from tests.dashboard.test_usage import MODELS, _seed
@@ -128,6 +130,7 @@ def _check_against_raw(filters: Filters, report: dict) -> None:  # type: ignore[
         active[bucket(r.finished_at)].add(r.user_id)
     assert series["active_users"] == [len(active.get(s, ())) for s in starts]
     codes = Counter((r.error_code or "unknown", bucket(r.finished_at)) for r in errors)
+    assert set(series["errors"]) == {code for code, _ in codes}
     for code, values in series["errors"].items():
         assert values == [codes.get((code, s), 0) for s in starts]
     for i, start in enumerate(starts):
@@ -145,9 +148,20 @@ def _same(a: dict, b: dict) -> None:  # type: ignore[type-arg]
     assert a["users"] == b["users"]
 
 
+def _seed_segment_edges(users) -> None:  # type: ignore[no-untyped-def]
+    """Rows exactly where segments meet: the first whole hour, midnights, the last whole hour."""
+    for moment in (datetime(2026, 11, 1, 8, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC),
+                   datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC),
+                   START, END):  # fmt: skip
+        for user in users:
+            UsageRecord.objects.create(user=user, model="b", created_at=moment, finished_at=moment,
+                                       finish_reason="stop", output_tokens=3, ttft_ms=40.0)  # fmt: skip
+
+
 @pytest.mark.parametrize("which", ["all", "model", "user"])
 def test_numbers_match_raw_rows_without_and_with_rollups(alice, bob, which) -> None:  # type: ignore[no-untyped-def]
     _seed([alice, bob], n=900)
+    _seed_segment_edges([alice, bob])
     filters = Filters(
         START,
         END,
@@ -158,11 +172,18 @@ def test_numbers_match_raw_rows_without_and_with_rollups(alice, bob, which) -> N
     without = _report(filters)
     _check_against_raw(filters, without)
     rebuild_rollups(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC))
-    segments = plan(filters, days=True)  # days, hours and raw edges all take part
-    assert segments.days and segments.hours and segments.raw
+    # Days, hours and raw edges all take part (a one-user view has no hourly rollups).
+    segments = plan(filters, days=True, hours=which != "user")
+    assert segments.days and segments.raw and bool(segments.hours) == (which != "user")
     with_rollups = _report(filters)
     _check_against_raw(filters, with_rollups)
     _same(without, with_rollups)
+    # With the rollups complete only up to a mark inside the range, the rest is read raw.
+    RollupState.objects.filter(pk=1).update(complete_until=datetime(2026, 11, 2, 10, tzinfo=UTC))
+    assert plan(filters, days=True).raw[0] == (datetime(2026, 11, 2, 10, tzinfo=UTC), END)
+    partly = _report(filters)
+    _check_against_raw(filters, partly)
+    _same(without, partly)
 
 
 def test_hour_buckets_for_short_ranges(alice, bob) -> None:  # type: ignore[no-untyped-def]
@@ -208,7 +229,21 @@ def test_days_are_local_days(alice, bob, settings, zone) -> None:  # type: ignor
         == per_day[date(2026, 11, 1)]
     )
     _check_against_raw(filters, report)
-    # Another zone's daily rollups are not used: numbers stay exact, read from hours and raw rows.
+    # Partial local days at both ends, a mark inside the range, and the filters, in this zone.
+    odd = Filters(
+        datetime(2026, 11, 1, 10, 15, tzinfo=local), datetime(2026, 11, 3, 16, 40, tzinfo=local)
+    )
+    RollupState.objects.filter(pk=1).update(complete_until=datetime(2026, 11, 3, 6, tzinfo=UTC))
+    segments = plan(odd, days=True)
+    assert segments.days and segments.hours and segments.raw
+    for narrowed in (odd, replace(odd, model="c"), replace(odd, user_id=bob.id)):
+        _check_against_raw(narrowed, _report(narrowed))
+    # A mark so early that the rolled part holds no whole day but crosses a midnight
+    # (in Kolkata an hourly row there straddles two local days).
+    RollupState.objects.filter(pk=1).update(complete_until=datetime(2026, 11, 2, 2, tzinfo=UTC))
+    assert not plan(odd, days=True).days
+    _check_against_raw(odd, _report(odd))
+    # Another zone's daily rollups are never used: numbers stay exact (read from raw rows).
     settings.TIME_ZONE = "UTC"
     utc = Filters(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))
     assert not plan(utc, days=True).days
@@ -244,8 +279,14 @@ QUERY = "?range=custom&start=2026-11-01&end=2026-11-03"
 
 
 def _csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """The rows of a CSV download (streamed asynchronously, as under the ASGI server)."""
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert response.is_async
+
+    async def body() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    return list(csv.reader(io.StringIO(async_to_sync(body)().decode())))
 
 
 def test_staff_sees_the_page_and_downloads_every_table(staff) -> None:  # type: ignore[no-untyped-def]

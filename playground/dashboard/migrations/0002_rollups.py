@@ -5,6 +5,11 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def create_state(apps, schema_editor):
+    """The one RollupState row, empty: nothing is rolled up until the first refresh."""
+    apps.get_model("dashboard", "RollupState").objects.get_or_create(pk=1)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("dashboard", "0001_initial"),
@@ -142,4 +147,5 @@ class Migration(migrations.Migration):
                 fields=("start", "model", "user"), name="usage_user_daily_key"
             ),
         ),
+        migrations.RunPython(create_state, migrations.RunPython.noop),
     ]

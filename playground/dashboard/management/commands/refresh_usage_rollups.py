@@ -19,6 +19,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, full: bool = False, **options: Any) -> None:
         if full:
             RollupState.objects.filter(pk=1).update(complete_until=None)
-        refresh_rollups()
+        if refresh_rollups() is None:
+            self.stdout.write("another rebuild is running; try again when it has finished")
+            return
         state = rollup_state()
+        assert state is not None
         self.stdout.write(f"rollups complete until {state.complete_until} ({state.time_zone})")
