@@ -99,6 +99,11 @@ def append_event_sync(
         pipe.execute()
 
 
+def read_all_sync(client: redis.Redis, generation_id: str) -> list[Event]:
+    """Every event logged so far (synchronous code: the reaper)."""
+    return _parse(client.xrange(log_key(generation_id)) or [])
+
+
 async def read_events(
     client: aioredis.Redis, generation_id: str, after_seq: int, block_ms: int
 ) -> list[Event]:

@@ -109,7 +109,7 @@ class EngineHost:
     def run_generation(self, generation_id: str, job: dict[str, Any]) -> None:
         """Claim a queued generation, stream it, and write its final record."""
         started_at = timezone.now()
-        if not self._db_call(_claim, generation_id, started_at):
+        if not self._db_call(_claim, generation_id, started_at, self.worker_id):
             return  # stopped before it started, or already taken
         params = dict(job["params"])
         params["stop"] = tuple(params.get("stop", ()))
@@ -134,8 +134,8 @@ class EngineHost:
         finally:
             with self._lock:
                 self._in_flight -= 1
-        self._db_call(_finish, generation_id, started_at, outcome)
-        self._call(self._close_log(writer, outcome))
+        if self._db_call(_finish, generation_id, started_at, outcome):
+            self._call(self._close_log(writer, outcome))
 
     def _local_media(self, content: Any) -> Any:
         """Media parts name stored files; the engine reads local paths (cached by content)."""
@@ -210,17 +210,23 @@ def _materialise(sha256: str, content_type: str) -> Path:
     return path
 
 
-def _claim(generation_id: str, started_at: datetime) -> bool:
-    """Move ``queued`` → ``running``; False if a Stop (or another worker) got there first."""
+def _claim(generation_id: str, started_at: datetime, worker_id: str) -> bool:
+    """Move ``queued`` → ``running``; False if a Stop (or another worker) got there first.
+
+    The worker's id is kept, so a reply whose worker dies can be found (inference.reaper).
+    """
     return bool(
         Message.objects.filter(pk=generation_id, status=Message.Status.QUEUED).update(
-            status=Message.Status.RUNNING, started_at=started_at
+            status=Message.Status.RUNNING, started_at=started_at, worker=worker_id
         )
     )
 
 
-def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
-    """The single final write of the reply (before `done`, so a refresh sees it)."""
+def _finish(generation_id: str, started: datetime, outcome: Outcome) -> bool:
+    """The single final write of the reply (before `done`, so a refresh sees it).
+
+    False if the reaper closed the reply first (this worker looked dead): then it owns the log.
+    """
     created = Message.objects.values_list("created_at", flat=True).get(pk=generation_id)
     finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
     first = _dt(outcome.first_token_at) if outcome.first_token_at else None
@@ -237,7 +243,8 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
         FINISH_ERROR: Message.Status.ERROR,
     }.get(finish_reason, Message.Status.DONE)
     with transaction.atomic():
-        Message.objects.filter(pk=generation_id).update(
+        # Still ours: the reaper has not closed it as lost (a worker stalled past its heartbeat).
+        updated = Message.objects.filter(pk=generation_id, status=Message.Status.RUNNING).update(
             content=outcome.text,
             reasoning="".join(outcome.reasoning).strip(),
             reasoning_ms=reasoning_ms,
@@ -255,7 +262,9 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> None:
             tpot_ms=tpot,
             total_ms=_ms(finished - created),
         )
-        record_generation(Message.objects.select_related("conversation").get(pk=generation_id))
+        if updated:
+            record_generation(Message.objects.select_related("conversation").get(pk=generation_id))
+    return bool(updated)
 
 
 def _done_payload(outcome: Outcome) -> dict[str, Any]:

@@ -72,6 +72,7 @@ class Message(models.Model):
     vision_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)  # = enqueued, for assistants
     started_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)  # the worker id that claimed it
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     queue_wait_ms = models.FloatField(null=True, blank=True)

@@ -133,12 +133,20 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=60 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic jobs run on the media worker's queue (`make run` starts celery beat).
-CELERY_TASK_ROUTES = {"dashboard.*": {"queue": "media"}}
+CELERY_TASK_ROUTES = {
+    "dashboard.*": {"queue": "media"},
+    "inference.reap_lost_generations": {"queue": "media"},
+}
 CELERY_BEAT_SCHEDULE = {
     "refresh-usage-rollups": {
         "task": "dashboard.refresh_rollups",
         "schedule": 300.0,
         "options": {"expires": 300},  # a worker that was away does not run a backlog
+    },
+    "reap-lost-generations": {
+        "task": "inference.reap_lost_generations",
+        "schedule": 60.0,
+        "options": {"expires": 60},
     },
 }
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint is off (404).

@@ -43,6 +43,8 @@ PLAYGROUND_MODELS = [
     {"name": "fake-rate", "display_name": "FakeRateEngine (test fake, not a model)", **_FAKE},
     # In the catalogue but served by no worker: its generations stay queued.
     {"name": "unserved", "display_name": "No worker (test)", **_FAKE},
+    # Served only by the worker the reaper test starts and kills.
+    {"name": "fake-doomed", "display_name": "Worker killed mid-reply (test)", **_FAKE},
 ]
 
 # Small upload limit so "too big" is cheap to test.
