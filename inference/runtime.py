@@ -134,7 +134,7 @@ class EngineHost:
         finally:
             with self._lock:
                 self._in_flight -= 1
-        if self._db_call(_finish, generation_id, started_at, outcome):
+        if self._db_call(finish_reply, generation_id, started_at, outcome):
             self._call(self._close_log(writer, outcome))
 
     def _local_media(self, content: Any) -> Any:
@@ -173,11 +173,8 @@ class EngineHost:
         return await stream_to_log(self.engine, request, writer, interval, thinking=thinking)
 
     async def _close_log(self, writer: events.AsyncEventLogWriter, outcome: Outcome) -> None:
-        if outcome.error_code:
-            await writer.append(
-                "error", {"code": outcome.error_code, "message": outcome.error_message}
-            )
-        await writer.append(events.TERMINAL_KIND, _done_payload(outcome))
+        for kind, payload in closing_events(outcome):
+            await writer.append(kind, payload)
 
 
 def _with_connection_check(function: Callable[..., T], *args: Any) -> T:
@@ -222,10 +219,11 @@ def _claim(generation_id: str, started_at: datetime, worker_id: str) -> bool:
     )
 
 
-def _finish(generation_id: str, started: datetime, outcome: Outcome) -> bool:
-    """The single final write of the reply (before `done`, so a refresh sees it).
+def finish_reply(generation_id: str, started: datetime, outcome: Outcome) -> bool:
+    """The single final write of a running reply and its usage row (before `done`, so a
+    refresh sees it). Made by its worker, or by the reaper when the worker died.
 
-    False if the reaper closed the reply first (this worker looked dead): then it owns the log.
+    False if the other one closed the reply first: then that one also closes the log.
     """
     created = Message.objects.values_list("created_at", flat=True).get(pk=generation_id)
     finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
@@ -267,8 +265,9 @@ def _finish(generation_id: str, started: datetime, outcome: Outcome) -> bool:
     return bool(updated)
 
 
-def _done_payload(outcome: Outcome) -> dict[str, Any]:
-    return {
+def closing_events(outcome: Outcome) -> list[tuple[str, dict[str, Any]]]:
+    """The events that end a reply's log: `error` if it failed, then `done`."""
+    done = {
         "finish_reason": outcome.finish_reason,
         "usage": {
             "prompt_tokens": outcome.prompt_tokens,
@@ -276,6 +275,8 @@ def _done_payload(outcome: Outcome) -> dict[str, Any]:
             "vision_tokens": outcome.vision_tokens,
         },
     }
+    error = [("error", {"code": outcome.error_code, "message": outcome.error_message})]
+    return [*(error if outcome.error_code else []), (events.TERMINAL_KIND, done)]
 
 
 def _dt(timestamp: float) -> datetime:

@@ -11,8 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from playground.dashboard.models import LATENCY_BINS, bin_upper_bound
-from playground.dashboard.queries import Filters, cells, live_status
-from playground.dashboard.usage import Cell
+from playground.dashboard.queries import Filters, by_model, cells, live_status
 from playground.http import json_error
 
 HISTOGRAMS = {
@@ -41,11 +40,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
 
-    by_model: dict[str, Cell] = {}
     everything = Filters(datetime(2000, 1, 1, tzinfo=UTC), timezone.now())
-    for cell in cells(everything).values():
-        by_model.setdefault(cell.model, Cell(cell.start, cell.model)).add(cell)
-    models = sorted(by_model.items())
+    models = sorted(by_model(cells(everything)).items())
     metric("playground_requests_total", "counter", "Generations finished.")
     for model, cell in models:
         lines.append(f'playground_requests_total{{model="{_label(model)}"}} {cell.requests}')

@@ -234,13 +234,17 @@ def user_activity(filters: Filters) -> UserActivity:
     return UserActivity(len(table), dict(per_bucket), rows_out)
 
 
+def usage_rows(filters: Filters) -> QuerySet[UsageRecord]:
+    """The raw usage rows in the range, with the model and user filters."""
+    rows = UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end)
+    return _narrow(rows, filters)
+
+
 def failures(filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
     """The most recent failed generations in the range."""
-    rows = UsageRecord.objects.filter(
-        finish_reason="error", finished_at__gte=filters.start, finished_at__lt=filters.end
-    )
     return list(
-        _narrow(rows, filters)
+        usage_rows(filters)
+        .filter(finish_reason="error")
         .order_by("-finished_at")
         .values(
             "finished_at", "model", "error_code", "conversation_id",
@@ -281,9 +285,9 @@ def _gpus(model: str) -> float:
 def totals(all_cells: dict[tuple[datetime, str], Cell], users: UserActivity) -> dict[str, Any]:
     total = Cell(timezone.now(), "")
     gpu_ms = 0.0
-    for cell in all_cells.values():
+    for model, cell in by_model(all_cells).items():
         total.add(cell)
-        gpu_ms += cell.engine_ms * _gpus(cell.model)
+        gpu_ms += cell.engine_ms * _gpus(model)
     return {
         **{name: getattr(total, name) for name in Cell.COUNTED},
         "active_users": users.total,
@@ -292,15 +296,21 @@ def totals(all_cells: dict[tuple[datetime, str], Cell], users: UserActivity) -> 
     }
 
 
+def by_model(all_cells: dict[tuple[datetime, str], Cell]) -> dict[str, Cell]:
+    """The cells of every bucket summed per model."""
+    summed: dict[str, Cell] = {}
+    for cell in all_cells.values():
+        summed.setdefault(cell.model, Cell(cell.start, cell.model)).add(cell)
+    return summed
+
+
 def per_model(
     all_cells: dict[tuple[datetime, str], Cell], thumbs: dict[str, dict[str, int]]
 ) -> list[dict[str, Any]]:
-    by_model: dict[str, Cell] = {}
-    for cell in all_cells.values():
-        by_model.setdefault(cell.model, Cell(cell.start, cell.model)).add(cell)
+    summed = by_model(all_cells)
     rows = []
-    for model in sorted(set(by_model) | set(thumbs)):
-        cell = by_model.get(model) or Cell(timezone.now(), model)
+    for model in sorted(set(summed) | set(thumbs)):
+        cell = summed.get(model) or Cell(timezone.now(), model)
         requests = cell.requests
         row: dict[str, Any] = {
             "model": model,

@@ -92,10 +92,6 @@ class Cell:
 
     COUNTED = ("requests", "errors", "cancelled", "loops", *SUMMED, "engine_ms")
 
-    @property
-    def key(self) -> tuple[datetime, str, int | None]:
-        return (self.start, self.model, self.user_id)
-
     def add(self, other: Cell) -> None:
         for name in self.COUNTED:
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -21,7 +21,7 @@ from django.utils import timezone
 from inference.catalogue import get_catalogue
 from playground.chat.models import Conversation
 from playground.dashboard import queries
-from playground.dashboard.models import LATENCY_METRICS, UsageRecord
+from playground.dashboard.models import LATENCY_METRICS
 from playground.dashboard.queries import PERCENTILES, Filters
 from playground.http import json_error
 
@@ -60,7 +60,6 @@ def parse_filters(request: HttpRequest) -> Selection:
     Raises BadFilter with a message a person can act on.
     """
     query = request.GET
-    now = timezone.localtime()
     choice = query.get("range", "7d")
     if choice == "custom":
         try:
@@ -75,10 +74,7 @@ def parse_filters(request: HttpRequest) -> Selection:
         start = timezone.make_aware(datetime.combine(first, time.min))
         end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
     elif choice in RANGES:
-        start = timezone.make_aware(
-            datetime.combine(now.date() - timedelta(days=RANGES[choice]), time.min)
-        )
-        end = now + timedelta(microseconds=1)
+        start, end = _last_days(RANGES[choice])
     else:
         raise BadFilter(f"Unknown range {choice!r}: use today, 7d, 30d, 90d or custom.")
     username = query.get("user", "").strip()
@@ -92,6 +88,13 @@ def parse_filters(request: HttpRequest) -> Selection:
     return Selection(Filters(start, end, query.get("model", "").strip(), user_id), choice, username)
 
 
+def _last_days(days: int) -> tuple[datetime, datetime]:
+    """From local midnight ``days`` days ago (0: today) up to and including now."""
+    now = timezone.localtime()
+    start = timezone.make_aware(datetime.combine(now.date() - timedelta(days=days), time.min))
+    return start, now + timedelta(microseconds=1)
+
+
 def _selection_or_error(request: HttpRequest) -> Selection | HttpResponse:
     try:
         return parse_filters(request)
@@ -99,8 +102,9 @@ def _selection_or_error(request: HttpRequest) -> Selection | HttpResponse:
         return json_error(400, str(error))
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+def _rounded(value: Any) -> Any:
+    """Floats to one decimal for the CSV tables; anything else as it is."""
+    return round(value, 1) if isinstance(value, float) else value
 
 
 @staff_only
@@ -110,9 +114,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         problem = ""
     except BadFilter as error:
         problem = str(error)
-        now = timezone.localtime()
-        start = timezone.make_aware(datetime.combine(now.date() - timedelta(days=7), time.min))
-        selection = Selection(Filters(start, now + timedelta(microseconds=1)), "7d", "")
+        selection = Selection(Filters(*_last_days(RANGES["7d"])), "7d", "")
     filters = selection.filters
     cells = queries.cells(filters)
     users = queries.user_activity(filters)
@@ -120,9 +122,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "selection": selection,
         "problem": problem,
         "filters": filters,
-        "last_day": (filters.end - timedelta(microseconds=1)).astimezone(
-            timezone.get_current_timezone()
-        ),
+        "last_day": timezone.localtime(filters.end - timedelta(microseconds=1)),
         "time_zone": timezone.get_current_timezone_name(),
         "model_choices": sorted(set(get_catalogue()) | {c.model for c in cells.values()}),
         "totals": queries.totals(cells, users),
@@ -207,11 +207,7 @@ def export_usage_csv(request: HttpRequest) -> HttpResponse:
     selection = _selection_or_error(request)
     if isinstance(selection, HttpResponse):
         return selection
-    filters = selection.filters
-    rows = queries._narrow(
-        UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end),
-        filters,
-    ).order_by("finished_at")
+    rows = queries.usage_rows(selection.filters).order_by("finished_at")
     fields = [c if c != "user" else "user__username" for c in USAGE_COLUMNS]
 
     async def values() -> AsyncIterator[list[Any]]:
@@ -226,7 +222,7 @@ def export_usage_csv(request: HttpRequest) -> HttpResponse:
 def _table_models(filters: Filters) -> tuple[list[str], list[list[Any]]]:
     rows = queries.per_model(queries.cells(filters), queries.feedback(filters))
     header = list(rows[0]) if rows else ["model"]
-    return header, [[_round(v) if isinstance(v, float) else v for v in r.values()] for r in rows]
+    return header, [[_rounded(v) for v in r.values()] for r in rows]
 
 
 def _table_users(filters: Filters) -> tuple[list[str], list[list[Any]]]:
@@ -264,14 +260,10 @@ def _table_series(filters: Filters) -> tuple[list[str], list[list[Any]]]:
         columns += [(f"{metric}_p{p}", data[metric][f"p{p}"]) for p in PERCENTILES]
     header = ["bucket_start", *(name for name, _ in columns)]
     rows = [
-        [timezone.localtime(start).isoformat(), *(_round_any(values[i]) for _, values in columns)]
+        [timezone.localtime(start).isoformat(), *(_rounded(values[i]) for _, values in columns)]
         for i, start in enumerate(starts)
     ]
     return header, rows
-
-
-def _round_any(value: Any) -> Any:
-    return _round(value) if isinstance(value, float) else value
 
 
 TABLES: dict[str, Callable[[Filters], tuple[list[str], list[list[Any]]]]] = {
