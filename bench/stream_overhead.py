@@ -113,7 +113,7 @@ async def _run_streams(
 def _setup_users(n: int, model: str) -> tuple[list[str], list[str]]:
     from django.contrib.auth.models import User
 
-    from inference.services import create_conversation
+    from playground.generations.service import create_conversation
     from tests.helpers import session_cookie
 
     users = [User.objects.get_or_create(username=f"bench{i}")[0] for i in range(4)]

@@ -28,7 +28,10 @@ class ModelSpec:
     # Thinking mode: "on" (thinks unless told not to), "off" (answers directly
     # unless asked to think) or "" (the model has no thinking mode).
     thinking: str = ""
-    presets: tuple[str, ...] = ()  # sampling preset names (engines.qwen35.family.PRESETS)
+    # Sampling presets, model-family data: name → {"label", "thinking", "sampling"}.
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # How output splits into reasoning and answer (engines.text.REASONING_PARSERS); "" = none.
+    reasoning_parser: str = ""
     info: dict[str, Any] = field(default_factory=dict)  # parameters, modalities, ...
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -64,11 +67,25 @@ def load_catalogue(entries: list[dict[str, Any]]) -> dict[str, ModelSpec]:
             max_output_tokens=int(entry.get("max_output_tokens", 4096)),
             default_sampling=dict(entry.get("default_sampling", {})),
             thinking=_thinking_mode(name, entry.get("thinking", "")),
-            presets=tuple(entry.get("presets", ())),
+            presets=_presets(name, entry.get("presets", {})),
+            reasoning_parser=str(entry.get("reasoning_parser", "")),
             info=dict(entry.get("info", {})),
             options=dict(entry.get("options", {})),
         )
     return catalogue
+
+
+def _presets(name: str, value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict) or not all(
+        isinstance(p, dict) and isinstance(p.get("sampling"), dict) for p in value.values()
+    ):
+        raise ValueError(f"model {name!r}: presets must map names to {{label, thinking, sampling}}")
+    return {key: dict(preset) for key, preset in value.items()}
+
+
+def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
+    """One catalogue entry (as a worker's heartbeat or a job carries it) → ``ModelSpec``."""
+    return load_catalogue([data])[data["name"]]
 
 
 def _thinking_mode(name: str, value: Any) -> str:

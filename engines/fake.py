@@ -3,14 +3,17 @@
 It stands in for a GPU engine when measuring the streaming pipeline alone
 (bench/stream_overhead.py) and in tests that need long, deterministic
 streams. It is not a language model: token ``i`` is the word ``t<i>``.
-Options (catalogue ``options``): ``rate`` tokens/s per request (default 50),
+Options (catalogue ``options``): ``rate`` tokens/s per request (default 50;
+the ``FAKE_RATE`` environment variable overrides it, for benchmarks),
 ``ttft_ms`` delay before the first token (default 0), ``pattern`` a phrase
-whose words it cycles through instead (a degenerate, looping "model").
+whose words it cycles through instead (a degenerate, looping "model"),
+``max_batch`` concurrent requests it admits (default 64).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -27,7 +30,8 @@ from engines.catalogue import ModelSpec
 class FakeRateEngine:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
-        self.rate = float(spec.options.get("rate", 50.0))
+        self.rate = float(os.environ.get("FAKE_RATE") or spec.options.get("rate", 50.0))
+        self.max_batch = int(spec.options.get("max_batch", 64))
         self.ttft = float(spec.options.get("ttft_ms", 0.0)) / 1000.0
         self.pattern = str(spec.options.get("pattern", "")).split()
         self._aborted: set[str] = set()
@@ -36,10 +40,7 @@ class FakeRateEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         self._active += 1
-        prompt_tokens = sum(
-            len(m.content.split()) if isinstance(m.content, str) else len(m.content)
-            for m in request.messages
-        )
+        prompt_tokens = _count(request)
         try:
             start = time.monotonic() + self.ttft
             for i in range(request.params.max_tokens):
@@ -65,12 +66,18 @@ class FakeRateEngine:
     def abort(self, request_id: str) -> None:
         self._aborted.add(request_id)
 
+    def capacity(self) -> int:
+        return max(0, self.max_batch - self._active)
+
+    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        return _count(request)
+
     def info(self) -> EngineInfo:
         return EngineInfo(
             model=self.spec.name,
             backend="fake-rate",
             context_length=self.spec.context_length,
-            max_batch=1_000_000,
+            max_batch=self.max_batch,
             active_requests=self._active,
             tokens_generated=self._tokens_generated,
             extra={"rate": self.rate},
@@ -78,3 +85,11 @@ class FakeRateEngine:
 
     def close(self) -> None:
         pass
+
+
+def _count(request: GenerationRequest) -> int:
+    """The fake's "tokens": words of text, one per media part."""
+    return sum(
+        len(m.content.split()) if isinstance(m.content, str) else len(m.content)
+        for m in request.messages
+    )

@@ -164,3 +164,17 @@ class LoopDetector:
             if tail.endswith(unit * repeats):
                 return True
         return False
+
+
+# Model-family plug-ins: how a family marks reasoning in its output. A catalogue
+# entry names one (``reasoning_parser``); generic code never special-cases a family.
+REASONING_PARSERS: dict[str, type[ReasoningSplitter]] = {"think-tags": ReasoningSplitter}
+
+
+def make_reasoning_parser(name: str, thinking: bool) -> ReasoningSplitter:
+    """The entry's parser; with no parser (or thinking off) all output is answer."""
+    if name and name not in REASONING_PARSERS:
+        raise ValueError(
+            f"unknown reasoning parser {name!r}; known: {', '.join(REASONING_PARSERS)}"
+        )
+    return REASONING_PARSERS.get(name, ReasoningSplitter)(thinking and bool(name))

@@ -219,6 +219,9 @@ class BatchScheduler:
                 self._prefill_and_join(sequence)
             except EngineError as exc:
                 sequence.emit(exc)
+            except Exception as exc:  # this request's prefill only: the batch goes on
+                log.exception("prefill of %s failed", sequence.request_id)
+                sequence.emit(EngineError("engine_error", f"generation failed: {exc}"))
 
     def _apply_aborts(self) -> None:
         if not self._aborts:

@@ -89,6 +89,16 @@ class TorchEngine:
     def abort(self, request_id: str) -> None:
         self.scheduler.abort(request_id)
 
+    def capacity(self) -> int:
+        return max(0, self.scheduler.max_batch - self.scheduler.active)
+
+    async def count_prompt_tokens(self, request: GenerationRequest) -> int:
+        """Text tokens with the chat template applied; media count as their placeholders.
+
+        A cheap early check: the scheduler checks again with the real vision tokens.
+        """
+        return await asyncio.to_thread(self.prompts.count_text_tokens, request)
+
     def info(self) -> EngineInfo:
         return EngineInfo(
             model=self.spec.name,

@@ -106,6 +106,26 @@ class PromptBuilder:
         }
         return PreparedPrompt(ids, dict(inputs), sum(1 for i in ids if i in pads))
 
+    def count_text_tokens(self, request: GenerationRequest) -> int:
+        """Prompt tokens without decoding media (each image or video counts as its placeholder)."""
+        messages = []
+        for message in request.messages:
+            parts = [
+                {"type": p["type"]}
+                if p.get("type") in ("image", "video")
+                else {"type": "text", "text": p.get("text", "")}
+                for p in _parts(message)
+            ]
+            simple = len(parts) == 1 and parts[0]["type"] == "text"
+            messages.append(
+                {"role": message.role, "content": parts[0]["text"] if simple else parts}
+            )
+        options = {**self.chat_template_kwargs, **request.chat_options}
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, **options
+        )
+        return len(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded)
+
     def _image(self, path: str) -> Any:
         from PIL import Image
 

@@ -4,7 +4,8 @@ Each generation has one stream, ``gen:<id>:events``. Entry ``seq`` is stored
 under the stream id ``0-<seq>``, so "everything after seq N" is a plain
 ``XREAD`` from ``0-N`` and a reconnecting client gets exactly what it
 missed. Events: ``{"seq", "kind", ...payload}`` with kind one of
-``content``, ``reasoning`` (text deltas), ``error`` and ``done`` (last).
+``started``, ``content``, ``reasoning`` (text deltas), ``error`` and ``done``
+(last, carrying the final record).
 Only one writer exists per generation (the worker that claimed it, or the
 service cancelling it before any worker did), so seq numbers are assigned
 by that writer without coordination.
@@ -20,7 +21,8 @@ import redis
 import redis.asyncio as aioredis
 
 TEXT_KINDS = ("content", "reasoning")
-TERMINAL_KIND = "done"
+STARTED_KIND = "started"  # a worker claimed the generation (first event)
+TERMINAL_KIND = "done"  # the last event; its payload is the reply's final record
 
 
 def log_key(generation_id: str) -> str:

@@ -25,3 +25,25 @@ def list_workers(client: redis.Redis) -> list[dict[str, Any]]:
     if not keys:
         return []
     return [json.loads(raw) for raw in client.mget(keys) if raw]
+
+
+def live_models(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Models with at least one live worker: the spec its workers announce, and their load.
+
+    ``workers``, ``capacity`` (free slots) and ``in_flight`` are summed over the
+    model's workers; the other fields come from the most recent heartbeat.
+    """
+    models: dict[str, dict[str, Any]] = {}
+    for beat in sorted(list_workers(client), key=lambda b: b.get("last_seen", 0)):
+        name = beat.get("model")
+        if not name:
+            continue
+        entry = models.setdefault(name, {"workers": 0, "capacity": 0, "in_flight": 0})
+        totals = {
+            "workers": entry["workers"] + 1,
+            "capacity": entry["capacity"] + int(beat.get("capacity", 0)),
+            "in_flight": entry["in_flight"] + int(beat.get("in_flight", 0)),
+        }
+        entry.update(beat.get("spec", {}))
+        entry.update(totals)
+    return models

@@ -1,4 +1,8 @@
-"""Shared Redis clients: one sync client per process, one async client per event loop."""
+"""Shared Redis clients: one sync client per process, one async client per event loop.
+
+The URL comes from ``configure`` (the Django side passes its settings' URL) or
+else from the environment (``REDIS_URL``, the worker's only required setting).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,36 @@ import weakref
 
 import redis
 import redis.asyncio as aioredis
-from django.conf import settings
 
+from inference.config import get_config
+
+_url: str | None = None
 _sync_client: redis.Redis | None = None
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()
 )
 
 
+def configure(url: str) -> None:
+    """Use ``url`` from now on (clients already made for another URL are dropped)."""
+    global _url, _sync_client
+    if url != _url:
+        _url, _sync_client = url, None
+        _async_clients.clear()
+
+
+def redis_url() -> str:
+    return _url or get_config().redis_url
+
+
 def get_redis() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL,
+            redis_url(),
             decode_responses=True,
-            socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
+            socket_timeout=get_config().redis_socket_timeout_s,
+            socket_connect_timeout=5,
         )
     return _sync_client
 
@@ -32,9 +51,10 @@ def get_async_redis() -> aioredis.Redis:
     client = _async_clients.get(loop)
     if client is None:
         client = aioredis.Redis.from_url(
-            settings.REDIS_URL,
+            redis_url(),
             decode_responses=True,
-            socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
+            socket_timeout=get_config().redis_socket_timeout_s,
+            socket_connect_timeout=5,
         )
         _async_clients[loop] = client
     return client

@@ -1,51 +1,47 @@
-"""The engine host: one engine per worker process, driven from Celery's threads.
+"""The engine host: one engine per worker process, driven from Celery's threads. No Django.
 
-A worker process loads its model once (``EngineHost.start``) and runs the
-engine on a dedicated asyncio loop in a background thread. Each Celery task
-thread submits its generation to that loop and blocks until it ends, so many
-generations share one loaded model and the engine batches them in flight.
-Database writes happen in the task thread (sync ORM), never on the loop.
+A worker process loads its model once (``EngineHost``) and runs the engine on a
+dedicated asyncio loop in a background thread. Each Celery task thread waits
+until the engine can admit its job, claims the generation in Redis, submits
+the stream to the loop and blocks until it ends. The worker never touches the
+database: the generation's ``done`` event carries the final record, and the
+``generations.record`` task on the Django side stores it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from importlib import metadata
+from typing import Any
 
-from django.conf import settings
-from django.db import close_old_connections, transaction
-from django.utils import timezone
+import redis
 
-from engines.base import (
-    FINISH_CANCELLED,
-    FINISH_ERROR,
-    ChatMessage,
-    GenerationRequest,
-    SamplingParams,
-)
+from engines.base import FINISH_CANCELLED, FINISH_ERROR
 from engines.catalogue import ModelSpec
 from engines.registry import create_engine
-from inference import events
+from inference import events, state
+from inference.config import InferenceConfig
 from inference.heartbeats import publish_heartbeat
-from inference.redis_clients import get_async_redis
+from inference.jobs import Job, JobError
+from inference.media_cache import local_content
+from inference.redis_clients import get_async_redis, get_redis
 from inference.streaming import Outcome, stream_to_log
-from playground.chat.models import Message
-from playground.dashboard.usage import record_generation
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _host: EngineHost | None = None
+STOPPED_CODE = "worker_stopped"
+STOPPED_MESSAGE = (
+    "The server was restarted while writing this reply. The text so far is kept; "
+    "ask again to get a full answer."
+)
 
 
 def get_host() -> EngineHost:
@@ -56,9 +52,20 @@ def get_host() -> EngineHost:
     return _host
 
 
+class Draining(Exception):
+    """The worker is shutting down: the job goes back to the broker for another worker."""
+
+
 class EngineHost:
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: InferenceConfig,
+        send_record: Callable[[str, dict[str, Any]], None],
+    ) -> None:
         self.spec = spec
+        self.config = config
+        self.send_record = send_record
         self.worker_id = f"{spec.name}@{socket.gethostname()}:{os.getpid()}"
         self.engine = create_engine(spec)
         self.loop = asyncio.new_event_loop()
@@ -66,17 +73,67 @@ class EngineHost:
             target=self.loop.run_forever, name="engine-loop", daemon=True
         )
         self._thread.start()
-        self._in_flight = 0
         self._lock = threading.Lock()
-        self._db = ThreadPoolExecutor(max_workers=4, thread_name_prefix="engine-db")
+        self._admit = threading.Condition(self._lock)
+        self._in_flight: set[str] = set()
+        self._stopped: set[str] = set()  # closed by a drain, not by the user
+        self._writers: dict[str, events.AsyncEventLogWriter] = {}
+        self.draining = False
         self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat_forever(), self.loop)
 
     @classmethod
-    def start(cls, spec: ModelSpec) -> EngineHost:
+    def start(
+        cls,
+        spec: ModelSpec,
+        config: InferenceConfig,
+        send_record: Callable[[str, dict[str, Any]], None],
+    ) -> EngineHost:
         """Load ``spec``'s engine and make it this process's host."""
         global _host
-        _host = cls(spec)
+        _host = cls(spec, config, send_record)
         return _host
+
+    @property
+    def slots(self) -> int:
+        """Concurrent jobs this worker takes from the broker: its engine's batch size."""
+        return max(1, self.engine.info().max_batch)
+
+    def spec_announcement(self) -> dict[str, Any]:
+        """What the web side learns about this model from the heartbeat (served = alive)."""
+        info = self.engine.info()
+        return {
+            "name": self.spec.name,
+            "display_name": self.spec.label,
+            "backend": info.backend,
+            "context_length": info.context_length,
+            "max_output_tokens": self.spec.max_output_tokens,
+            "modalities": list(self.spec.info.get("modalities", ["text"])),
+            "thinking": self.spec.thinking,
+            "max_batch": info.max_batch,
+            "gpus": int(info.extra.get("gpus", self.spec.info.get("gpus", 0))),
+            "version": _version(),
+            "engine_version": str(info.extra.get("version", "")),
+        }
+
+    # --- lifecycle ---------------------------------------------------------------
+    def drain(self, grace_s: float | None = None) -> None:
+        """Stop taking jobs; give in-flight generations ``grace_s`` to finish, then close
+        them with their text so far. Returns when every generation is closed."""
+        grace = self.config.drain_s if grace_s is None else grace_s
+        with self._lock:
+            self.draining = True
+            self._admit.notify_all()
+        deadline = time.monotonic() + grace
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            left = set(self._in_flight)
+            self._stopped |= left
+        for generation_id in left:
+            self.loop.call_soon_threadsafe(self.engine.abort, generation_id)
+        deadline = time.monotonic() + max(5.0, self.config.frame_interval_s * 10)
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self._heartbeat.cancel()
@@ -84,204 +141,202 @@ class EngineHost:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     async def _beat_forever(self) -> None:
-        interval = settings.INFERENCE["HEARTBEAT_INTERVAL_S"]
+        interval = self.config.heartbeat_interval_s
         while True:
             try:
+                client = get_async_redis()
                 info = self.engine.info()
+                with self._lock:
+                    owners = {gid: self.worker_id for gid in self._in_flight}
+                await state.renew_leases(
+                    client, owners, self.config.lease_ttl_s, self.config.event_log_ttl_s
+                )
                 await publish_heartbeat(
-                    get_async_redis(),
+                    client,
                     self.worker_id,
                     {
                         "model": self.spec.name,
-                        "backend": info.backend,
                         "queue": self.spec.queue,
-                        "in_flight": self._in_flight,
+                        "spec": self.spec_announcement(),
+                        "in_flight": len(owners),
+                        "capacity": 0 if self.draining else self.engine.capacity(),
                         "engine_active": info.active_requests,
                         "tokens_generated": info.tokens_generated,
                         "max_batch": info.max_batch,
+                        "backend": info.backend,
+                        "draining": self.draining,
                     },
                     interval,
                 )
-            except Exception:
-                log.exception("heartbeat failed")
+            except Exception as exc:  # Redis down: keep beating, the leases come back with it
+                log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(interval)
 
-    def run_generation(self, generation_id: str, job: dict[str, Any]) -> None:
-        """Claim a queued generation, stream it, and write its final record."""
-        started_at = timezone.now()
-        if not self._db_call(_claim, generation_id, started_at, self.worker_id):
-            return  # stopped before it started, or already taken
-        params = dict(job["params"])
-        params["stop"] = tuple(params.get("stop", ()))
-        request = GenerationRequest(
-            request_id=generation_id,
-            messages=[
-                ChatMessage(m["role"], self._local_media(m["content"])) for m in job["messages"]
-            ],
-            params=SamplingParams(**params),
-            chat_options=dict(job.get("chat_options", {})),
-        )
-        writer = self._call(self._writer(generation_id))
-        with self._lock:
-            self._in_flight += 1
+    # --- one job -----------------------------------------------------------------
+    def run_job(self, raw: Any) -> None:
+        """Admit, claim, stream and close one generation. Every claimed one ends with ``done``."""
         try:
-            outcome = self._call(self._stream(request, writer, bool(job.get("thinking"))))
-        except Exception as exc:
-            log.exception("generation %s failed", generation_id)
-            outcome = Outcome(
-                finish_reason=FINISH_ERROR, error_code="worker_error", error_message=str(exc)
+            job = Job.from_json(raw)
+        except JobError as exc:
+            generation_id = raw.get("generation_id") if isinstance(raw, dict) else None
+            log.warning("refused a malformed job %r: %s", generation_id, exc)
+            if isinstance(generation_id, str) and self._claim(generation_id):
+                outcome = Outcome()
+                outcome.fail("invalid_request", f"The request was refused: {exc}")
+                self._close(generation_id, outcome, 0.0, time.time())
+            return
+        self._wait_for_capacity()
+        if not self._claim(job.generation_id):
+            return  # stopped while queued, or another worker has it
+        started_at = time.time()
+        outcome = Outcome()
+        try:
+            self._call(self._started(job, started_at))
+            request = job.request(
+                [local_content(m["content"], self.config.media_cache_dir) for m in job.messages]
             )
+            self._call(self._stream(job, request, outcome))
+        except Exception as exc:
+            if not outcome.error_code:
+                code = getattr(exc, "code", "worker_error")
+                if code == "worker_error":
+                    log.exception("generation %s failed", job.generation_id)
+                outcome.fail(code, getattr(exc, "message", None) or str(exc))
+        finally:
+            if job.generation_id in self._stopped and outcome.finish_reason in (
+                None,
+                FINISH_CANCELLED,
+            ):
+                outcome.fail(STOPPED_CODE, STOPPED_MESSAGE)
+            outcome.finished_at = outcome.finished_at or time.time()
+            self._close(job.generation_id, outcome, job.enqueued_at, started_at)
+
+    def _wait_for_capacity(self) -> None:
+        """Block until the engine can admit one more request (its capacity can shrink below
+        the thread count, e.g. when a TensorRT-LLM engine runs short of KV cache)."""
+        with self._admit:
+            while not self.draining and (
+                len(self._in_flight) >= self.slots or self.engine.capacity() <= 0
+            ):
+                self._admit.wait(timeout=0.05)
+            if self.draining:
+                raise Draining()
+
+    def _claim(self, generation_id: str) -> bool:
+        client = get_redis()
+        if not state.claim(client, generation_id, self.worker_id, self.config.event_log_ttl_s):
+            return False
+        with self._lock:
+            self._in_flight.add(generation_id)
+        with client.pipeline(transaction=False) as pipe:
+            pipe.zrem(state.queue_key(self.spec.name), generation_id)
+            pipe.set(
+                state.lease_key(generation_id),
+                self.worker_id,
+                px=int(self.config.lease_ttl_s * 1000),
+            )
+            pipe.execute()
+        return True
+
+    async def _started(self, job: Job, started_at: float) -> None:
+        await self._append(
+            job.generation_id,
+            events.STARTED_KIND,
+            {
+                "worker": self.worker_id,
+                "queue_wait_ms": round((started_at - job.enqueued_at) * 1000, 1)
+                if job.enqueued_at
+                else None,
+            },
+        )
+
+    def _writer(self, generation_id: str) -> events.AsyncEventLogWriter:
+        # Made on the loop (the asyncio Redis client belongs to it); one per generation.
+        writer = self._writers.get(generation_id)
+        if writer is None:
+            writer = events.AsyncEventLogWriter(
+                get_async_redis(), generation_id, self.config.event_log_ttl_s
+            )
+            self._writers[generation_id] = writer
+        return writer
+
+    async def _stream(self, job: Job, request: Any, outcome: Outcome) -> None:
+        tokens = await self.engine.count_prompt_tokens(request)
+        context = self.spec.context_length
+        if tokens >= context:
+            outcome.prompt_tokens = tokens
+            outcome.fail(
+                "context_length_exceeded",
+                f"This conversation is {tokens:,} tokens; {self.spec.label} reads at most "
+                f"{context:,}. Start a new conversation or shorten the message.",
+            )
+            return
+        await stream_to_log(
+            self.engine,
+            request,
+            self._writer(job.generation_id),
+            self.config.frame_interval_s,
+            thinking=job.thinking,
+            reasoning_parser=self.spec.reasoning_parser,
+            outcome=outcome,
+        )
+
+    def _close(
+        self, generation_id: str, outcome: Outcome, enqueued_at: float, started_at: float
+    ) -> None:
+        """Append ``error`` + ``done`` (with the final record) and hand the record to the
+        Django side, retrying while Redis is down; then release the lease."""
+        record = outcome.record(enqueued_at, started_at, self.worker_id)
+        pending = closing_events(record)
+        deadline = time.monotonic() + self.config.delivery_s
+        delay = 0.2
+        sent = False
+        try:
+            while True:
+                try:
+                    while pending:
+                        self._call(self._append(generation_id, *pending[0]))
+                        pending.pop(0)
+                    if not sent:
+                        self.send_record(generation_id, record)
+                        sent = True
+                    break
+                except Exception as exc:  # Redis or the broker is down: wait for it
+                    if time.monotonic() > deadline:
+                        log.error("gave up delivering the end of %s: %s", generation_id, exc)
+                        break
+                    log.warning(
+                        "delivering the end of %s failed (%s); retrying", generation_id, exc
+                    )
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
         finally:
             with self._lock:
-                self._in_flight -= 1
-        if self._db_call(finish_reply, generation_id, started_at, outcome):
-            self._call(self._close_log(writer, outcome))
+                self._in_flight.discard(generation_id)
+                self._stopped.discard(generation_id)
+                self._admit.notify_all()
+            self._writers.pop(generation_id, None)
+            with contextlib.suppress(redis.RedisError):  # else it expires by itself
+                get_redis().delete(state.lease_key(generation_id))
 
-    def _local_media(self, content: Any) -> Any:
-        """Media parts name stored files; the engine reads local paths (cached by content)."""
-        if isinstance(content, str):
-            return content
-        parts = []
-        for part in content:
-            if part.get("type") in ("image", "video"):
-                path = self._db_call(_materialise, part["sha256"], part.get("content_type", ""))
-                part = {"type": part["type"], "path": str(path)}
-            parts.append(part)
-        return parts
-
-    def _db_call(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ORM work on the host's few database threads, whose connections stay open.
-
-        Celery's task threads are many (one per concurrent generation) and each
-        would open its own connection on first use: ~10 ms on the way to the first token.
-        """
-        return self._db.submit(_with_connection_check, function, *args).result()
+    async def _append(self, generation_id: str, kind: str, payload: dict[str, Any]) -> None:
+        await self._writer(generation_id).append(kind, payload)
 
     def _call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    async def _writer(self, generation_id: str) -> events.AsyncEventLogWriter:
-        # Created on the loop: the asyncio Redis client belongs to that loop.
-        return events.AsyncEventLogWriter(
-            get_async_redis(), generation_id, settings.INFERENCE["EVENT_LOG_TTL_S"]
-        )
 
-    async def _stream(
-        self, request: GenerationRequest, writer: events.AsyncEventLogWriter, thinking: bool
-    ) -> Outcome:
-        interval = settings.INFERENCE["FRAME_INTERVAL_MS"] / 1000.0
-        return await stream_to_log(self.engine, request, writer, interval, thinking=thinking)
-
-    async def _close_log(self, writer: events.AsyncEventLogWriter, outcome: Outcome) -> None:
-        for kind, payload in closing_events(outcome):
-            await writer.append(kind, payload)
+def closing_events(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events that end a reply's log: ``error`` if it failed, then ``done``."""
+    error = record.get("error")
+    return [*([("error", dict(error))] if error else []), (events.TERMINAL_KIND, record)]
 
 
-def _with_connection_check(function: Callable[..., T], *args: Any) -> T:
-    close_old_connections()  # drop connections that are broken or past CONN_MAX_AGE
-    return function(*args)
+def _version() -> str:
+    try:
+        return metadata.version("qwen35-playground")
+    except metadata.PackageNotFoundError:
+        return "dev"
 
 
-MEDIA_SUFFIXES = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "image/gif": ".gif",
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-}
-
-
-def _materialise(sha256: str, content_type: str) -> Path:
-    """A local copy of a stored file (written once per content, atomically)."""
-    from playground.media.services import storage
-
-    folder = Path(settings.DATA_DIR) / "media-cache"
-    path = folder / f"{sha256}{MEDIA_SUFFIXES.get(content_type, '')}"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + f".{os.getpid()}.part")
-        with storage.open(sha256) as source, open(partial, "wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
-        os.replace(partial, path)
-    return path
-
-
-def _claim(generation_id: str, started_at: datetime, worker_id: str) -> bool:
-    """Move ``queued`` → ``running``; False if a Stop (or another worker) got there first.
-
-    The worker's id is kept, so a reply whose worker dies can be found (inference.reaper).
-    """
-    return bool(
-        Message.objects.filter(pk=generation_id, status=Message.Status.QUEUED).update(
-            status=Message.Status.RUNNING, started_at=started_at, worker=worker_id
-        )
-    )
-
-
-def finish_reply(generation_id: str, started: datetime, outcome: Outcome) -> bool:
-    """The single final write of a running reply and its usage row (before `done`, so a
-    refresh sees it). Made by its worker, or by the reaper when the worker died.
-
-    False if the other one closed the reply first: then that one also closes the log.
-    """
-    created = Message.objects.values_list("created_at", flat=True).get(pk=generation_id)
-    finished = _dt(outcome.finished_at) if outcome.finished_at else timezone.now()
-    first = _dt(outcome.first_token_at) if outcome.first_token_at else None
-    tpot = None
-    if first and outcome.output_tokens > 1:
-        tpot = (finished - first).total_seconds() * 1000 / (outcome.output_tokens - 1)
-    finish_reason = outcome.finish_reason or FINISH_ERROR
-    reasoning_ms = None
-    if outcome.reasoning_started_at is not None:
-        reasoning_end = outcome.content_started_at or outcome.finished_at or time.time()
-        reasoning_ms = (reasoning_end - outcome.reasoning_started_at) * 1000
-    status = {
-        FINISH_CANCELLED: Message.Status.CANCELLED,
-        FINISH_ERROR: Message.Status.ERROR,
-    }.get(finish_reason, Message.Status.DONE)
-    with transaction.atomic():
-        # Still ours: the reaper has not closed it as lost (a worker stalled past its heartbeat).
-        updated = Message.objects.filter(pk=generation_id, status=Message.Status.RUNNING).update(
-            content=outcome.text,
-            reasoning="".join(outcome.reasoning).strip(),
-            reasoning_ms=reasoning_ms,
-            status=status,
-            finish_reason=finish_reason,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message[:2000],
-            prompt_tokens=outcome.prompt_tokens,
-            vision_tokens=outcome.vision_tokens,
-            output_tokens=outcome.output_tokens,
-            first_token_at=first,
-            finished_at=finished,
-            queue_wait_ms=_ms(started - created),
-            ttft_ms=_ms(first - created) if first else None,
-            tpot_ms=tpot,
-            total_ms=_ms(finished - created),
-        )
-        if updated:
-            record_generation(Message.objects.select_related("conversation").get(pk=generation_id))
-    return bool(updated)
-
-
-def closing_events(outcome: Outcome) -> list[tuple[str, dict[str, Any]]]:
-    """The events that end a reply's log: `error` if it failed, then `done`."""
-    done = {
-        "finish_reason": outcome.finish_reason,
-        "usage": {
-            "prompt_tokens": outcome.prompt_tokens,
-            "output_tokens": outcome.output_tokens,
-            "vision_tokens": outcome.vision_tokens,
-        },
-    }
-    error = [("error", {"code": outcome.error_code, "message": outcome.error_message})]
-    return [*(error if outcome.error_code else []), (events.TERMINAL_KIND, done)]
-
-
-def _dt(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-def _ms(delta: Any) -> float:
-    return float(delta.total_seconds() * 1000)
+__all__ = ["FINISH_ERROR", "Draining", "EngineHost", "closing_events", "get_host"]

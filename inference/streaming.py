@@ -10,8 +10,12 @@ waiting a frame.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+import redis
 
 from engines.base import (
     FINISH_CANCELLED,
@@ -22,10 +26,12 @@ from engines.base import (
     EngineError,
     GenerationRequest,
 )
-from engines.text import LoopDetector, ReasoningSplitter
+from engines.text import LoopDetector, make_reasoning_parser
 from inference.events import AsyncEventLogWriter
 
+log = logging.getLogger(__name__)
 _END = object()
+LOG_UNAVAILABLE = "event_log_unavailable"
 
 
 @dataclass
@@ -46,6 +52,35 @@ class Outcome:
     @property
     def text(self) -> str:
         return "".join(self.content)
+
+    def fail(self, code: str, message: str) -> None:
+        self.finish_reason = FINISH_ERROR
+        self.error_code, self.error_message = code, message
+
+    def record(self, enqueued_at: float, started_at: float, worker: str) -> dict[str, Any]:
+        """The ``done`` payload: everything the Django side stores for this reply."""
+        return {
+            "finish_reason": self.finish_reason or FINISH_ERROR,
+            "usage": {
+                "prompt_tokens": self.prompt_tokens,
+                "output_tokens": self.output_tokens,
+                "vision_tokens": self.vision_tokens,
+            },
+            "content": self.text,
+            "reasoning": "".join(self.reasoning),
+            "error": {"code": self.error_code, "message": self.error_message}
+            if self.error_code
+            else None,
+            "timings": {
+                "enqueued_at": enqueued_at or None,
+                "started_at": started_at or None,
+                "first_token_at": self.first_token_at,
+                "reasoning_started_at": self.reasoning_started_at,
+                "content_started_at": self.content_started_at,
+                "finished_at": self.finished_at or time.time(),
+            },
+            "worker": worker,
+        }
 
 
 class _Frame:
@@ -74,12 +109,17 @@ async def stream_to_log(
     writer: AsyncEventLogWriter,
     frame_interval_s: float,
     thinking: bool = False,
+    reasoning_parser: str = "",
+    outcome: Outcome | None = None,
 ) -> Outcome:
     """Run ``request`` on ``engine``, appending frames to ``writer``'s log; return the totals.
 
-    With ``thinking`` the output is reasoning until ``</think>``, then answer.
-    Output that ends in the same span repeated over and over is stopped with
-    finish reason ``loop``.
+    With ``thinking`` the model family's ``reasoning_parser`` splits output into
+    reasoning and answer. Output that ends in the same span repeated over and
+    over is stopped with finish reason ``loop``. If the log cannot be written
+    (Redis is down) the generation is stopped and the outcome keeps every piece
+    of text produced so far. ``outcome`` (if given) is filled in place, so a
+    caller that must give up early still holds the text so far.
     """
     queue: asyncio.Queue[object] = asyncio.Queue()
 
@@ -93,12 +133,12 @@ async def stream_to_log(
             queue.put_nowait(_END)
 
     producer = asyncio.create_task(produce())
-    outcome = Outcome()
+    outcome = outcome if outcome is not None else Outcome()
     frame = _Frame()
     abort_sent = False
     ended = False
     looping = False
-    splitter = ReasoningSplitter(thinking)
+    splitter = make_reasoning_parser(reasoning_parser, thinking)
     loops = LoopDetector()
 
     def add(pieces: list[tuple[str, str]]) -> None:
@@ -129,8 +169,30 @@ async def stream_to_log(
     async def flush() -> bool:
         stop = False
         for kind, text in frame.take():
-            stop = await writer.append(kind, {"text": text}) or stop
+            # Cumulative counts ride along, so a reply whose worker dies keeps true numbers.
+            payload = {
+                "text": text,
+                "output_tokens": outcome.output_tokens,
+                "prompt_tokens": outcome.prompt_tokens,
+            }
+            stop = await writer.append(kind, payload) or stop
         return stop
+
+    async def checked(step: Any) -> bool:
+        """A log write or Stop check; a Redis failure stops the generation, keeping its text."""
+        if outcome.error_code == LOG_UNAVAILABLE:
+            return True  # already failed: do not wait on a dead connection every frame
+        try:
+            return bool(await step())
+        except (redis.RedisError, OSError) as exc:
+            if not outcome.error_code:
+                log.warning("event log of %s unavailable: %s", request.request_id, exc)
+                outcome.fail(
+                    LOG_UNAVAILABLE,
+                    "The live stream was interrupted (the server lost its connection to Redis). "
+                    "The text so far is kept.",
+                )
+            return True
 
     try:
         # Until the first text: wake on every delta (the first frame goes out at
@@ -139,14 +201,14 @@ async def stream_to_log(
             try:
                 take(await asyncio.wait_for(queue.get(), timeout=frame_interval_s))
             except TimeoutError:
-                if await writer.cancel_requested() and not abort_sent:
+                if await checked(writer.cancel_requested) and not abort_sent:
                     engine.abort(request.request_id)
                     abort_sent = True
         # Then one wake-up per frame, whatever the token rate: drain, write, check Stop.
         while True:
             while not queue.empty():
                 take(queue.get_nowait())
-            stop = await flush() if frame else await writer.cancel_requested()
+            stop = await checked(flush if frame else writer.cancel_requested)
             if looping and not abort_sent:
                 outcome.finish_reason = FINISH_LOOP
                 stop = True
@@ -160,7 +222,9 @@ async def stream_to_log(
         if not producer.done():
             engine.abort(request.request_id)
             producer.cancel()
-    if looping:
+    if outcome.error_code:
+        outcome.finish_reason = FINISH_ERROR
+    elif looping:
         outcome.finish_reason = FINISH_LOOP
     elif abort_sent and outcome.finish_reason in (None, FINISH_CANCELLED):
         outcome.finish_reason = FINISH_CANCELLED

@@ -1,23 +1,21 @@
-"""Celery tasks: thin wrappers that hand ids to the worker's engine host."""
+"""The worker's Celery task: a thin wrapper that hands the job to this process's engine host."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery.exceptions import Reject
 
 from inference import runtime
+from inference.celery_app import app
+from inference.jobs import GENERATE_TASK
 
 
-@shared_task(name="inference.generate", ignore_result=True)
-def generate(generation_id: str, job: dict[str, Any]) -> None:
-    """Run one queued generation (``job``: prompt messages and sampling) on this worker's engine."""
-    runtime.get_host().run_generation(generation_id, job)
-
-
-@shared_task(name="inference.reap_lost_generations", ignore_result=True)
-def reap_lost_generations() -> None:
-    """Periodic (Celery beat, on the media queue): close replies whose worker died."""
-    from inference.reaper import reap_lost_generations as reap
-
-    reap()
+@app.task(name=GENERATE_TASK, ignore_result=True)
+def generate(job: dict[str, Any]) -> None:
+    """Run one queued generation (``job``: inference.jobs.Job as JSON) on this worker's engine."""
+    try:
+        runtime.get_host().run_job(job)
+    except runtime.Draining:
+        # Shutting down before it was claimed: back to the broker for another worker.
+        raise Reject("worker draining", requeue=True) from None

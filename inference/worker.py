@@ -1,60 +1,108 @@
-"""Start a Celery worker that serves one model: ``python -m inference.worker --model NAME``.
+"""Start a model worker: ``python -m inference.worker --model NAME``.
 
-The engine is loaded before the worker consumes its first task. The pool is
-threads, not prefork: every task thread shares the one loaded engine (and a
-CUDA context is never forked).
+Needs only ``REDIS_URL`` and the model's catalogue entry (built in, or from
+the JSON file ``PLAYGROUND_CATALOGUE``); never Django or a database, so a GPU
+host runs it alone, e.g. inside NVIDIA's TensorRT-LLM image. The engine is
+loaded before the worker consumes its first job. The pool is threads, as many
+as the engine's batch: a job is taken from the broker only when the engine can
+admit it. SIGTERM drains: in-flight generations get ``PLAYGROUND_DRAIN_S`` to
+finish, then are closed with their text so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("inference.worker")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="catalogue name of the model to serve")
-    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--catalogue", help="JSON catalogue file (default: $PLAYGROUND_CATALOGUE)")
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
+    if args.catalogue:
+        os.environ["PLAYGROUND_CATALOGUE"] = args.catalogue
+    logging.basicConfig(
+        level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
-    import django
+    from celery.signals import worker_shutting_down
 
-    django.setup()
-    from django.conf import settings
-
-    from inference.catalogue import get_catalogue
+    import inference.tasks  # noqa: F401  (registers the task)
+    from inference.catalogue import load_default_catalogue
+    from inference.celery_app import app
+    from inference.config import get_config
+    from inference.jobs import RECORD_QUEUE, RECORD_TASK
     from inference.runtime import EngineHost
-    from playground.celery import app
 
-    catalogue = get_catalogue()
+    catalogue = load_default_catalogue()
     if args.model not in catalogue:
         sys.exit(f"unknown model {args.model!r}; catalogue has: {', '.join(catalogue)}")
     spec = catalogue[args.model]
-    host = EngineHost.start(spec)
-    concurrency = args.concurrency or settings.INFERENCE["WORKER_CONCURRENCY"]
+
+    def send_record(generation_id: str, record: dict[str, Any]) -> None:
+        # By name: the recorder lives on the Django side, which this process never imports.
+        app.send_task(
+            RECORD_TASK,
+            args=[generation_id, record],
+            queue=RECORD_QUEUE,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
+
+    host = EngineHost.start(spec, get_config(), send_record)
+    stopping = threading.Event()
+
+    @worker_shutting_down.connect
+    def drain(**kwargs: object) -> None:  # Celery's warm shutdown waits for the tasks to end
+        stopping.set()
+        threading.Thread(target=host.drain, name="drain", daemon=True).start()
+
+    try:
+        while True:
+            code = _run_celery(app, spec.name, spec.queue, host.slots, args.loglevel)
+            if stopping.is_set():
+                break
+            # Celery gave up (kombu's Redis transport can fail while restoring unacked jobs
+            # after the broker vanished). The engine and its in-flight replies are fine:
+            # start a new consumer instead of dropping a loaded model.
+            log.error("the Celery consumer stopped (exit %s); starting it again", code)
+            time.sleep(1.0)
+    finally:
+        host.stop()
+
+
+def _run_celery(app: Any, name: str, queue: str, slots: int, loglevel: str) -> object:
     try:
         app.worker_main(
             [
                 "worker",
                 "--queues",
-                spec.queue,
+                queue,
                 "--pool",
                 "threads",
                 "--concurrency",
-                str(concurrency),
+                str(slots),
                 "--hostname",
-                f"{spec.name}@%h.{os.getpid()}",
+                f"{name}@%h.{os.getpid()}",
                 "--without-gossip",
                 "--without-mingle",
+                "--without-heartbeat",
                 "--loglevel",
-                args.loglevel,
+                loglevel,
             ]
         )
-    finally:
-        host.stop()
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
-"""The Celery app. Settings come from Django's, namespace ``CELERY_``.
+"""The Django side's Celery app (settings from Django's, namespace ``CELERY_``).
 
-DJANGO_SETTINGS_MODULE is chosen by the entry point (manage.py, asgi.py,
-``python -m inference.worker``), never here: this module is imported with the
-``playground`` package, before pytest-django or an operator picks settings.
+It runs the app worker's jobs — thumbnails, usage rollups, the recorder
+(``generations.record``) and the reaper — and sends generation jobs to the
+model workers by task name (``inference.generate``); model workers run their
+own Django-free app (``inference.celery_app``).
+
+DJANGO_SETTINGS_MODULE is chosen by the entry point (manage.py, asgi.py),
+never here: this module is imported with the ``playground`` package, before
+pytest-django or an operator picks settings.
 """
 
 from celery import Celery
 
 app = Celery("playground")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["inference"])
 app.autodiscover_tasks(["playground.media"], related_name="thumbnails")
 app.autodiscover_tasks(["playground.dashboard"], related_name="usage")
+app.autodiscover_tasks(["playground.generations"], related_name="recorder")
+app.autodiscover_tasks(["playground.generations"], related_name="reaper")

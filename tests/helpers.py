@@ -102,8 +102,14 @@ def session_cookie(user: Any) -> str:
 class ChatSocket:
     """A real WebSocket client speaking docs/protocol.md."""
 
-    def __init__(self, base_url: str, user: Any | None, origin: str | None = None) -> None:
-        headers = {"Cookie": f"sessionid={session_cookie(user)}"} if user is not None else {}
+    def __init__(
+        self, base_url: str, user: Any | None, origin: str | None = None, cookie: str = ""
+    ) -> None:
+        """``user`` logs in on this process's database; ``cookie`` is a session made elsewhere."""
+        if user is not None:
+            cookie = session_cookie(user)
+        headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
+        self.backlog: list[dict[str, Any]] = []  # events read while waiting for `accepted`
         self.conn: ClientConnection = connect(
             base_url.replace("http://", "ws://") + "/ws/chat/",
             additional_headers=headers,
@@ -115,6 +121,8 @@ class ChatSocket:
         self.conn.send(frame if isinstance(frame, str) else json.dumps(frame))
 
     def recv(self, timeout: float = 30) -> dict[str, Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
         return json.loads(self.conn.recv(timeout=timeout))
 
     def generate(self, conversation_id: Any, content: str, **extra: Any) -> dict[str, Any]:
@@ -126,7 +134,11 @@ class ChatSocket:
                 **extra,
             }
         )
-        event = self.recv()
+        while True:  # events of generations already followed may come first
+            event = json.loads(self.conn.recv(timeout=30))
+            if event["type"] == "accepted" or "generation_id" not in event:
+                break
+            self.backlog.append(event)
         assert event["type"] == "accepted", event
         return event
 

@@ -77,7 +77,8 @@ def family_entries(paths: dict[str, str], backend: str = "torch") -> list[dict[s
                 "context_length": NATIVE_CONTEXT,
                 "max_output_tokens": 32_768,
                 "thinking": "on" if thinking else "off",
-                "presets": list(PRESETS),
+                "presets": PRESETS,
+                "reasoning_parser": "think-tags",
                 "info": qwen35_info(total, active, moe, thinking),
             }
         )

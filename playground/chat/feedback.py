@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from inference.errors import InvalidRequest, NotFound
-from inference.services import User
 from playground.chat.models import Feedback, Message
+from playground.generations.errors import InvalidRequest, NotFound
+from playground.generations.service import User
 
 MAX_COMMENT_CHARS = 2000
 VALUES = {"up": Feedback.Value.UP, "down": Feedback.Value.DOWN}

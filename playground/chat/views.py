@@ -1,4 +1,4 @@
-"""Chat pages. Thin: data comes from models, actions from ``inference.services``."""
+"""Chat pages. Thin: data comes from models, actions from ``playground.generations.service``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from engines.qwen35.family import PRESETS
-from inference import services
-from inference.catalogue import get_catalogue
-from inference.errors import InvalidRequest, NotFound, ServiceError
-from inference.heartbeats import list_workers
-from inference.redis_clients import get_redis
 from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, feedback_of, set_feedback
 from playground.chat.models import Conversation, Message
+from playground.generations import service as services
+from playground.generations.catalogue import get_catalogue, served_models
+from playground.generations.errors import InvalidRequest, NotFound, ServiceError
 from playground.http import json_error
 from playground.media.services import attachment_json
 
@@ -52,13 +49,13 @@ def _page(
         else []
     )
     catalogue = get_catalogue()
-    served = served_models()
+    served = _served_or_none()
     spec = catalogue.get(conversation.model) if conversation else None
     context = {
         "conversations": conversations[:200],
         "conversation": conversation,
         "models": [
-            {"name": s.name, "label": s.label, "deployed": s.deployed, "served": s.name in served}
+            {"name": s.name, "label": s.label, "served": s.name in served}
             for s in catalogue.values()
         ],
         "model_label": spec.label if spec else "",
@@ -66,7 +63,7 @@ def _page(
             "conversation_id": str(conversation.id) if conversation else None,
             "model": conversation.model if conversation else None,
             "thinking_mode": spec.thinking if spec else "",
-            "presets": [{"name": p, "label": PRESETS[p]["label"]} for p in spec.presets]
+            "presets": [{"name": p, "label": v["label"]} for p, v in spec.presets.items()]
             if spec
             else [],
             "messages": [_message_json(m) for m in messages],
@@ -78,30 +75,43 @@ def _page(
     return render(request, "chat/index.html", {**context, "error": error}, status=status)
 
 
-def served_models() -> set[str]:
-    """Models with at least one worker heartbeat right now."""
-    return {worker["model"] for worker in list_workers(get_redis())}
+def _served_or_none() -> dict[str, dict[str, Any]]:
+    """Live models; with Redis down the page still renders (every model shown unavailable)."""
+    try:
+        return served_models()
+    except Exception:
+        return {}
 
 
 @login_required
 def model_catalogue(request: HttpRequest) -> JsonResponse:
-    """The catalogue as JSON: every model, its facts, presets, and whether a worker serves it."""
-    served = served_models()
-    models = [
-        {
-            "name": spec.name,
-            "display_name": spec.label,
-            "context_length": spec.context_length,
-            "max_output_tokens": spec.max_output_tokens,
-            "thinking": spec.thinking or None,
-            "presets": {name: PRESETS[name] for name in spec.presets},
-            "default_sampling": spec.default_sampling,
-            "deployed": spec.deployed,
-            "served": spec.name in served,
-            **spec.info,
-        }
-        for spec in get_catalogue().values()
-    ]
+    """The catalogue as JSON: every model, its facts and presets, whether a live worker serves
+    it, and (when one does) what that worker announces: backend, context, batch, GPUs."""
+    served = _served_or_none()
+    models = []
+    for spec in get_catalogue().values():
+        live = served.get(spec.name)
+        models.append(
+            {
+                "name": spec.name,
+                "display_name": spec.label,
+                "context_length": live["context_length"] if live else spec.context_length,
+                "max_output_tokens": spec.max_output_tokens,
+                "thinking": spec.thinking or None,
+                "presets": spec.presets,
+                "default_sampling": spec.default_sampling,
+                **spec.info,
+                "served": live is not None,
+                "workers": live["workers"] if live else 0,
+                "backend": live.get("backend") if live else None,
+                "modalities": live.get("modalities", spec.info.get("modalities", ["text"]))
+                if live
+                else spec.info.get("modalities", ["text"]),
+                "max_batch": live.get("max_batch") if live else None,
+                "gpus": live.get("gpus") if live else None,
+                "version": live.get("version") if live else None,
+            }
+        )
     return JsonResponse({"models": models})
 
 

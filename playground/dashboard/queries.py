@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from inference.catalogue import get_catalogue
+from inference import state
 from inference.heartbeats import list_workers
 from inference.redis_clients import get_redis
 from playground.chat.models import Feedback
@@ -42,6 +42,7 @@ from playground.dashboard.usage import (
     raw_cells,
     rollup_state,
 )
+from playground.generations.catalogue import get_catalogue
 
 PERCENTILES = (50, 95, 99)
 HOUR_BUCKETS_UP_TO = timedelta(hours=48)
@@ -381,21 +382,27 @@ def series(
 
 
 def live_status() -> dict[str, Any]:
-    """Workers online (heartbeats), in-flight generations and queue depth, per served model."""
+    """Workers online (heartbeats), in-flight generations and queue depth, per model.
+
+    Listed: every model with a live worker or queued jobs, and every configured one
+    (``available`` false when no worker serves it)."""
     client = get_redis()
     workers = list_workers(client)
     now = clock.time()
     models = []
     for spec in get_catalogue().values():
-        if not spec.deployed:
-            continue
         mine = [w for w in workers if w.get("model") == spec.name]
+        depth = state.queue_depth(client, spec.name)
+        if not (mine or depth or spec.deployed):
+            continue
         models.append(
             {
                 "model": spec.name,
+                "available": bool(mine),
                 "workers": len(mine),
                 "in_flight": sum(int(w.get("in_flight", 0)) for w in mine),
-                "queue_depth": int(client.llen(spec.queue)),
+                "capacity": sum(int(w.get("capacity", 0)) for w in mine),
+                "queue_depth": depth,
             }
         )
     return {
@@ -406,6 +413,10 @@ def live_status() -> dict[str, Any]:
                 "model": w.get("model", ""),
                 "backend": w.get("backend", ""),
                 "max_batch": w.get("max_batch"),
+                "context_length": w.get("spec", {}).get("context_length"),
+                "gpus": w.get("spec", {}).get("gpus"),
+                "version": w.get("spec", {}).get("version"),
+                "draining": bool(w.get("draining")),
                 "in_flight": int(w.get("in_flight", 0)),
                 "seen_s_ago": round(max(0.0, now - float(w.get("last_seen", now))), 1),
             }

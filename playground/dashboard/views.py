@@ -18,11 +18,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from inference.catalogue import get_catalogue
 from playground.chat.models import Conversation
 from playground.dashboard import queries
 from playground.dashboard.models import LATENCY_METRICS
 from playground.dashboard.queries import PERCENTILES, Filters
+from playground.generations.catalogue import get_catalogue
 from playground.http import json_error
 
 RANGES = {"today": 0, "7d": 7, "30d": 30, "90d": 90}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.http import json_error
 from playground.media import services
+from playground.media.blob_urls import blob_of
+from playground.media.models import Blob
 from playground.media.probe import MediaRejected
 from playground.media.storage import CHUNK_SIZE
 
@@ -81,6 +84,34 @@ def _read(sha256: str, start: int, length: int) -> Iterator[bytes]:
                 return
             length -= len(block)
             yield block
+
+
+@require_GET
+async def blob(request: HttpRequest, token: str) -> HttpResponse:
+    """A stored file by signed URL, for model workers (which have no database or session)."""
+    sha256 = blob_of(token)
+    if sha256 is None:
+        return json_error(403, "this link is invalid or has expired")
+    size = await Blob.objects.filter(pk=sha256).values_list("size", flat=True).afirst()
+    if size is None:
+        return json_error(404, "not found")
+    response = StreamingHttpResponse(_aread(sha256, size), content_type="application/octet-stream")
+    response["Content-Length"] = str(size)
+    return response
+
+
+async def _aread(sha256: str, size: int) -> AsyncIterator[bytes]:
+    # Async: under ASGI a sync iterator would be read whole into memory first.
+    chunks = _read(sha256, 0, size)
+    while True:
+        block = await sync_to_async(_next_block)(chunks)
+        if block is None:
+            return
+        yield block
+
+
+def _next_block(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
 
 
 @login_required

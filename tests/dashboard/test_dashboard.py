@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -393,17 +394,24 @@ def test_thumbs_are_counted_per_model_in_the_range(staff, alice, bob) -> None:  
 
 
 @pytest.mark.slow
-def test_the_live_panel_sees_workers_and_queues(stack, alice, client) -> None:  # type: ignore[no-untyped-def]
-    from inference.services import create_conversation
+def test_the_live_panel_sees_workers_and_queues(stack, alice, client, busy_single) -> None:  # type: ignore[no-untyped-def]
+    from playground.generations.service import create_conversation
     from tests.helpers import ChatSocket
 
     alice.is_staff = True
     alice.save()
     client.force_login(alice)
-    before = {row["model"]: row for row in client.get("/dashboard/live.json").json()["models"]}
-    assert before["fake-rate"]["workers"] >= 1 and before["unserved"]["workers"] == 0
-    conversation = create_conversation(alice, "unserved")
+    deadline = time.monotonic() + 10
+    while True:  # heartbeats report the running generation within a beat
+        before = {r["model"]: r for r in client.get("/dashboard/live.json").json()["models"]}
+        if before[busy_single]["in_flight"] == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert before["fake-rate"]["workers"] >= 1 and before["fake-rate"]["available"]
+    assert before[busy_single]["in_flight"] == 1 and before[busy_single]["capacity"] == 0
+    conversation = create_conversation(alice, busy_single)
     with ChatSocket(stack, alice) as ws:
-        ws.generate(conversation.id, "anyone there?")
+        accepted = ws.generate(conversation.id, "anyone there?")
         after = {row["model"]: row for row in client.get("/dashboard/live.json").json()["models"]}
-    assert after["unserved"]["queue_depth"] == before["unserved"]["queue_depth"] + 1
+        ws.send({"type": "stop", "generation_id": accepted["generation_id"]})
+    assert after[busy_single]["queue_depth"] == before[busy_single]["queue_depth"] + 1

@@ -12,7 +12,6 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from inference.services import create_conversation
 from playground.dashboard.models import (
     LATENCY_BINS,
     LATENCY_METRICS,
@@ -29,6 +28,7 @@ from playground.dashboard.usage import (
     refresh_rollups,
     rollup_state,
 )
+from playground.generations.service import create_conversation
 from tests.helpers import ChatSocket
 
 
@@ -46,8 +46,8 @@ def test_a_finished_generation_writes_one_usage_row(stack, alice) -> None:  # ty
 
 
 @pytest.mark.slow
-def test_stopping_a_queued_generation_is_counted_too(stack, alice) -> None:  # type: ignore[no-untyped-def]
-    conversation = create_conversation(alice, "unserved")
+def test_stopping_a_queued_generation_is_counted_too(stack, alice, busy_single) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, busy_single)
     with ChatSocket(stack, alice) as ws:
         accepted = ws.generate(conversation.id, "anyone?")
         ws.send({"type": "stop", "generation_id": accepted["generation_id"]})

@@ -77,7 +77,7 @@ def test_stop_in_the_browser_stops_the_answer(stack, alice, page) -> None:  # ty
 
 
 def test_model_output_is_shown_as_text_not_html(stack, alice, page) -> None:  # type: ignore[no-untyped-def]
-    from inference.services import create_conversation
+    from playground.generations.service import create_conversation
 
     conversation = create_conversation(alice, "fake-rate")
     user_message = Message.objects.create(

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from inference.services import request_stop
 from playground.chat.models import Conversation, Feedback, Message
+from playground.generations.service import request_stop
 from tests.helpers import session_cookie
 
 pytestmark = [pytest.mark.browser]

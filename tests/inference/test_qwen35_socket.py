@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engines.qwen35.family import PRESETS
-from inference.services import create_conversation
 from playground.chat.models import Message
+from playground.generations.service import create_conversation
 from tests.helpers import ChatSocket, deltas, text_of
 
 pytestmark = pytest.mark.slow
@@ -56,23 +56,21 @@ def test_a_preset_sets_sampling_and_mode(stack, alice) -> None:  # type: ignore[
     assert reply.thinking is False
 
 
-def test_an_over_long_prompt_is_refused_before_it_reaches_a_worker(stack, alice) -> None:  # type: ignore[no-untyped-def]
+def test_an_over_long_prompt_is_refused_by_the_worker_before_generating(stack, alice) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, "qwen3.5-tiny")  # context 1,024 in tests
     with ChatSocket(stack, alice) as ws:
-        ws.send(
-            {
-                "type": "generate",
-                "conversation_id": str(conversation.id),
-                "content": "Tell me about tokens. " * 400,
-            }
-        )
-        event = ws.recv()
-    assert event["type"] == "error" and event["code"] == "context_length_exceeded"
-    assert "1,024" in event["message"]
+        accepted = ws.generate(conversation.id, "Tell me about tokens. " * 400)
+        events = ws.events_until_done(accepted["generation_id"])
+    errors = [e for e in events if e["type"] == "error"]
+    assert errors and errors[0]["code"] == "context_length_exceeded"
+    assert "1,024" in errors[0]["message"]
+    assert not [e for e in events if e["type"] == "delta"]  # nothing was generated
+    assert events[-1]["finish_reason"] == "error"
+    # Nothing of the turn is kept: the conversation is as it was.
     assert not Message.objects.filter(conversation=conversation).exists()
 
 
-def test_an_undeployed_family_model_cannot_be_chosen(stack, alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_without_a_live_worker_is_refused(stack, alice) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, "qwen3.5-tiny")
     with ChatSocket(stack, alice) as ws:
         ws.send(
@@ -84,7 +82,9 @@ def test_an_undeployed_family_model_cannot_be_chosen(stack, alice) -> None:  # t
             }
         )
         event = ws.recv()
-    assert event["type"] == "error" and "no checkpoint is deployed" in event["message"]
+    assert event["type"] == "error" and event["code"] == "model_unavailable"
+    assert "no worker is serving it" in event["message"]
+    assert not Message.objects.filter(conversation=conversation).exists()
 
 
 def test_bad_thinking_and_preset_values_are_refused(stack, alice) -> None:  # type: ignore[no-untyped-def]
@@ -112,9 +112,12 @@ def test_the_catalogue_lists_the_family_and_who_is_served(stack, alice, client) 
     assert big["total_params"] == "397B" and big["active_params"] == "17B"
     assert big["architecture"] == "MoE" and big["context_length"] == 262_144
     assert big["modalities"] == ["text", "image", "video"] and big["thinking"] == "on"
-    assert not big["deployed"] and not big["served"]
+    assert not big["served"] and big["workers"] == 0 and big["backend"] is None
     assert models["qwen3.5-27b"]["architecture"] == "dense"
     assert models["qwen3.5-tiny"]["served"] and models["smollm2"]["served"]
+    # What a live worker announces in its heartbeat.
+    assert models["smollm2"]["backend"] == "torch" and models["smollm2"]["max_batch"] == 16
+    assert models["smollm2"]["modalities"] == ["text"] and models["smollm2"]["version"]
     assert not models["unserved"]["served"]
     presets = models["qwen3.5-tiny"]["presets"]
     assert presets["thinking-coding"]["sampling"] == {

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from inference.services import create_conversation
 from playground.chat.models import Message
+from playground.generations.service import create_conversation
 from tests.helpers import ChatSocket, deltas, text_of
 
 pytestmark = pytest.mark.slow
@@ -64,6 +64,8 @@ def test_stop_ends_the_generation_and_the_worker_stops_producing(
         got = []
         while len(got) < 3:
             event = ws.recv()
+            if event["type"] in ("queued", "started"):
+                continue
             assert event["type"] == "delta", event
             got.append(event)
         ws.send({"type": "stop", "generation_id": gid})
@@ -81,7 +83,7 @@ def test_stop_ends_the_generation_and_the_worker_stops_producing(
     before = workers.heartbeat(model)
     time.sleep(0.8)
     after = workers.heartbeat(model)
-    assert after["engine_active"] == 0 and after["in_flight"] == 0
+    assert after["engine_active"] == 0 and after["in_flight"] == 0, after
     assert after["tokens_generated"] == before["tokens_generated"]
 
 
@@ -111,22 +113,46 @@ def test_resume_of_a_finished_generation_replays_it(stack, alice) -> None:  # ty
     assert replay == events
 
 
-def test_stopping_a_queued_generation_ends_it_without_a_worker(stack, alice) -> None:  # type: ignore[no-untyped-def]
-    conversation = create_conversation(alice, "unserved")
+def test_stopping_a_queued_generation_ends_it_without_a_worker(stack, alice, busy_single) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, busy_single)
     with ChatSocket(stack, alice) as ws:
         accepted = ws.generate(conversation.id, "anyone there?")
+        assert accepted["queue_position"] == 0  # first in line, behind the running one
         ws.send({"type": "stop", "generation_id": accepted["generation_id"]})
         events = ws.events_until_done(accepted["generation_id"], timeout=5)
     assert events[-1]["finish_reason"] == "cancelled"
+    assert not [e for e in events if e["type"] == "delta"]
     assert Message.objects.get(pk=accepted["generation_id"]).status == "cancelled"
 
 
+def test_queued_clients_see_their_position_move_until_the_job_starts(
+    stack, alice, busy_single
+) -> None:  # type: ignore[no-untyped-def]
+    conversation = create_conversation(alice, busy_single)
+    with ChatSocket(stack, alice) as first, ChatSocket(stack, alice) as second:
+        a = first.generate(conversation.id, "one", params={"max_tokens": 5})
+        b = second.generate(conversation.id, "two", params={"max_tokens": 5})
+        assert (a["queue_position"], b["queue_position"]) == (0, 1)
+        queued = second.recv(timeout=10)
+        assert queued == {"type": "queued", "generation_id": b["generation_id"], "position": 1}
+        first.send({"type": "stop", "generation_id": a["generation_id"]})
+        assert first.events_until_done(a["generation_id"])[-1]["finish_reason"] == "cancelled"
+        moved = second.recv(timeout=10)
+        assert moved == {"type": "queued", "generation_id": b["generation_id"], "position": 0}
+
+
 def _error_then_still_usable(ws: ChatSocket, frame, code: str, conversation_id) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(frame, dict):
+        frame = {**frame, "client_ref": "ref-7"}
     ws.send(frame)
     event = ws.recv(timeout=10)
     assert event["type"] == "error", event
     assert event["code"] == code, event
     assert event["message"]
+    # A refused frame never looks like a failed generation, and says which frame it was.
+    assert "generation_id" not in event
+    if isinstance(frame, dict) and code != "too_large":  # an unread frame's ref is unknown
+        assert event["client_ref"] == "ref-7"
     # The socket still works.
     accepted = ws.generate(conversation_id, "still there?", params={"max_tokens": 3})
     assert ws.events_until_done(accepted["generation_id"])[-1]["type"] == "done"
@@ -159,12 +185,44 @@ def _error_then_still_usable(ws: ChatSocket, frame, code: str, conversation_id) 
         ),
         ({"type": "resume", "generation_id": "CONV", "after_seq": -1}, "invalid_request"),
         ({"type": "stop", "generation_id": "00000000-0000-0000-0000-000000000000"}, "not_found"),
+        # Numbers that once overflowed the engine's C longs and failed everyone's streams.
+        (
+            {
+                "type": "generate",
+                "content": "hi",
+                "conversation_id": "CONV",
+                "params": {"top_k": 1e30},
+            },
+            "invalid_request",
+        ),
+        (
+            {
+                "type": "generate",
+                "content": "hi",
+                "conversation_id": "CONV",
+                "params": {"seed": 2**64},
+            },
+            "invalid_request",
+        ),
+        (
+            '{"type": "generate", "content": "hi", "conversation_id": "CONV", '
+            '"params": {"max_tokens": 1e400}}',
+            "invalid_request",
+        ),
+        ("[" * 1000 + "]" * 1000, "bad_frame"),
+        ('{"type": "generate", "x": ' + "[" * 1000 + "]" * 1000 + "}", "bad_frame"),
+        (
+            {"type": "generate", "content": "hi", "conversation_id": "CONV", "model": "unserved"},
+            "model_unavailable",
+        ),
     ],
 )
 def test_bad_frames_get_an_error_and_the_socket_stays_usable(stack, alice, frame, code) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, "fake-rate")
     if isinstance(frame, dict):
         frame = {k: (str(conversation.id) if v == "CONV" else v) for k, v in frame.items()}
+    else:
+        frame = frame.replace('"CONV"', f'"{conversation.id}"')
     with ChatSocket(stack, alice) as ws:
         _error_then_still_usable(ws, frame, code, conversation.id)
     assert not Message.objects.filter(

@@ -23,7 +23,9 @@ def _run(engine: FakeRateEngine, max_tokens: int, thinking: bool = False):  # ty
         request = GenerationRequest(
             "streaming-test", [ChatMessage("user", "go")], SamplingParams(max_tokens=max_tokens)
         )
-        outcome = await stream_to_log(engine, request, writer, 0.02, thinking=thinking)
+        outcome = await stream_to_log(
+            engine, request, writer, 0.02, thinking=thinking, reasoning_parser="think-tags"
+        )
         entries = await client.xrange(log_key("streaming-test"))
         await client.aclose()
         return outcome, entries

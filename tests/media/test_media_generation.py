@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.services import create_conversation
 from playground.chat.models import Message
+from playground.generations.service import create_conversation
 from tests.helpers import ChatSocket
 from tests.media import files
 from tests.media.test_upload import _upload

@@ -256,6 +256,17 @@
       return;
     }
     const gen = ev.generation_id ? gens.get(ev.generation_id) : null;
+    if (ev.type === "queued") {
+      if (gen && !gen.done && current === ev.generation_id) {
+        setStatus(ev.position > 0 ? "Queued (" + ev.position + " ahead)" : "Queued (next)");
+      }
+      return;
+    }
+    if (ev.type === "started") {
+      if (gen && ev.seq > gen.lastSeq) gen.lastSeq = ev.seq;
+      if (gen && current === ev.generation_id) setStatus("");
+      return;
+    }
     if (ev.type === "delta") {
       if (!gen || ev.seq <= gen.lastSeq) return; // already shown (resume overlap)
       gen.lastSeq = ev.seq;
@@ -281,6 +292,25 @@
       if (!gen || gen.done) return;
       gen.lastSeq = ev.seq;
       gen.done = true;
+      // "done" carries the stored text: it repairs anything a broken stream lost.
+      if (typeof ev.content === "string") {
+        const body = gen.bubble.querySelector(".body");
+        if (body.textContent !== ev.content) body.textContent = ev.content;
+      }
+      if (!gen.error && ev.error && ev.error.message) gen.error = ev.error.message;
+      if (ev.error && ev.error.code === "context_length_exceeded") {
+        // Refused before generating, and not kept: take the turn back off the page.
+        const asked = gen.bubble.previousElementSibling;
+        if (asked && asked.classList.contains("user")) asked.remove();
+        gen.bubble.remove();
+        gens.delete(ev.generation_id);
+        if (current === ev.generation_id) {
+          current = null;
+          setBusy(false);
+        }
+        setStatus(ev.error.message, true);
+        return;
+      }
       finishBubble(gen.bubble, ev.finish_reason, gen.error);
       feedbackBar(gen.bubble, ev.generation_id, null);
       if (current === ev.generation_id) {
@@ -290,8 +320,11 @@
       setStatus("");
     } else if (ev.type === "error") {
       if (gen) {
+        if (ev.code === "stream_unavailable") {
+          setStatus(ev.message, true); // transient: the stream resumes by itself
+          return;
+        }
         gen.error = ev.message;
-        if (ev.code === "log_expired") window.location.reload();
         return;
       }
       if (pending) {

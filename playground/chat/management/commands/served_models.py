@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from inference.catalogue import get_catalogue
+from playground.generations.catalogue import get_catalogue
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from inference.consumers import ChatConsumer
+from playground.generations.consumers import ChatConsumer
 
 websocket_urlpatterns = [path("ws/chat/", ChatConsumer.as_asgi())]

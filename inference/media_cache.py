@@ -1,0 +1,73 @@
+"""Media for the engine, fetched by the worker over HTTP: no database on a GPU host.
+
+A job's media parts carry the file's sha256 and a short-lived signed URL on the
+web side. The worker downloads each file once, checks its hash, and keeps it
+in a local cache by content (atomic rename, so two threads or processes never
+see half a file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from engines.base import EngineError
+
+SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/heic": ".heic",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+}
+BLOCK = 1024 * 1024
+
+
+def local_copy(part: dict[str, Any], cache_dir: Path, timeout_s: float = 60.0) -> Path:
+    """The local path of a media part's file, downloading and checking it if needed."""
+    sha256 = str(part["sha256"])
+    path = cache_dir / f"{sha256}{SUFFIXES.get(str(part.get('content_type', '')), '')}"
+    if path.exists():
+        return path
+    url = part.get("url")
+    if not url:
+        raise EngineError("media_unavailable", "an attachment reached the worker without a URL")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{id(part)}.part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            while block := response.read(BLOCK):
+                digest.update(block)
+                out.write(block)
+    except urllib.error.HTTPError as exc:
+        partial.unlink(missing_ok=True)
+        why = "its link expired" if exc.code in (403, 410) else f"HTTP {exc.code}"
+        raise EngineError("media_unavailable", f"could not fetch an attachment ({why})") from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise EngineError("media_unavailable", f"could not fetch an attachment: {exc}") from None
+    if digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        raise EngineError("media_unavailable", "an attachment arrived damaged (hash mismatch)")
+    os.replace(partial, path)
+    return path
+
+
+def local_content(content: Any, cache_dir: Path) -> Any:
+    """A message's content with media parts turned into ``{"type", "path"}`` for the engine."""
+    if isinstance(content, str):
+        return content
+    return [
+        {"type": part["type"], "path": str(local_copy(part, cache_dir))}
+        if part.get("type") in ("image", "video")
+        else part
+        for part in content
+    ]

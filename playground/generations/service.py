@@ -1,0 +1,397 @@
+"""The one generation service: start, events, stop and record.
+
+Every front end (the chat socket, and later the HTTP API and Gradio) is a thin
+adapter over these functions; none of them talks to Celery or Redis itself.
+Workers never touch the database: a job carries everything the engine needs,
+and the ``done`` event carries everything stored (see ``recorder``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+
+from engines.base import SamplingParams
+from engines.catalogue import ModelSpec
+from inference import events, state
+from inference.jobs import GENERATE_TASK, Job
+from inference.redis_clients import get_async_redis, get_redis
+from playground.chat.models import Conversation, Message
+from playground.generations import reaper, recorder
+from playground.generations.catalogue import get_model, require_served
+from playground.generations.errors import InvalidRequest, NotFound, ServiceError
+from playground.generations.history import prompt_messages
+from playground.media.blob_urls import signed_blob_url
+from playground.media.models import Attachment
+
+log = logging.getLogger(__name__)
+
+# The request's user; anonymous users never get past the entry points' auth checks.
+User: TypeAlias = AbstractBaseUser | AnonymousUser
+
+QUEUE_UNAVAILABLE = (
+    "The server could not queue this reply (its queue is unreachable). Try again in a moment."
+)
+
+
+@dataclass(frozen=True)
+class GenerationTicket:
+    generation_id: str
+    user_message_id: str
+    conversation_id: str
+    model: str
+    queue_position: int
+
+
+def _parse_uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise NotFound(what) from None
+
+
+def create_conversation(
+    user: User, model: str, system_prompt: str = "", title: str = ""
+) -> Conversation:
+    spec = get_model(model)  # refuses unknown models
+    require_served(spec)
+    return Conversation.objects.create(
+        user=user, model=model, system_prompt=system_prompt[:20_000], title=title[:200]
+    )
+
+
+def get_conversation(user: User, conversation_id: Any) -> Conversation:
+    """The user's conversation, or ``NotFound`` (also for someone else's)."""
+    pk = _parse_uuid(conversation_id, "conversation")
+    try:
+        return Conversation.objects.get(pk=pk, user_id=user.pk)
+    except Conversation.DoesNotExist:
+        raise NotFound("conversation") from None
+
+
+def get_generation(user: User, generation_id: Any) -> Message:
+    """The user's assistant message ``generation_id``, or ``NotFound``."""
+    pk = _parse_uuid(generation_id, "generation")
+    try:
+        return Message.objects.select_related("conversation").get(
+            pk=pk, role=Message.Role.ASSISTANT, conversation__user_id=user.pk
+        )
+    except Message.DoesNotExist:
+        raise NotFound("generation") from None
+
+
+def resolve_generation_options(
+    spec: ModelSpec, params: Any, thinking: Any, preset: Any
+) -> tuple[SamplingParams, bool]:
+    """Sampling and thinking for a request: explicit values over the preset over the model's.
+
+    Every number is bounded here, at the edge (engines.base.SamplingParams), so no
+    request can overflow an engine's integers and fail other users' generations.
+    """
+    if params is not None and not isinstance(params, dict):
+        raise InvalidRequest("params must be an object")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise InvalidRequest("thinking must be true or false")
+    base = dict(spec.default_sampling)
+    preset_thinking = None
+    if preset is not None:
+        if not isinstance(preset, str) or preset not in spec.presets:
+            choices = ", ".join(spec.presets) or "none"
+            raise InvalidRequest(f"unknown preset {preset!r} for {spec.name}; presets: {choices}")
+        base = dict(spec.presets[preset]["sampling"])
+        preset_thinking = spec.presets[preset].get("thinking")
+    try:
+        sampling = SamplingParams.from_dict({**base, **(params or {})})
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidRequest(str(exc)) from None
+    if sampling.max_tokens > spec.max_output_tokens:
+        sampling = replace(sampling, max_tokens=spec.max_output_tokens)
+    if not spec.thinking:
+        return sampling, False
+    for choice in (thinking, preset_thinking):
+        if choice is not None:
+            return sampling, bool(choice)
+    return sampling, spec.thinking == "on"
+
+
+def start_generation(
+    user: User,
+    conversation_id: Any,
+    content: Any,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+    thinking: bool | None = None,
+    preset: str | None = None,
+    attachments: Any = None,
+) -> GenerationTicket:
+    """Store the user's message and a queued reply; enqueue the reply once both are committed.
+
+    Refused before anything is stored: bad input, an unknown model, and a model no
+    live worker serves. A conversation too long for the model's context is refused
+    by the worker before it generates, and then nothing of the turn is kept.
+    """
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidRequest("message content must be a non-empty string")
+    limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
+    if len(content) > limit:
+        raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
+    if model is not None and not isinstance(model, str):
+        raise InvalidRequest("model must be a string")
+
+    failures: list[Exception] = []
+    with transaction.atomic():
+        pk = _parse_uuid(conversation_id, "conversation")
+        # Locked: two generates in one conversation must not both pick the same parent.
+        conversation = (
+            Conversation.objects.select_for_update().filter(pk=pk, user_id=user.pk).first()
+        )
+        if conversation is None:
+            raise NotFound("conversation")
+        spec = get_model(model or conversation.model)
+        sampling, thinking = resolve_generation_options(spec, params, thinking, preset)
+        media = _owned_attachments(user, attachments, spec)
+        require_served(spec)
+        chat_options = {"enable_thinking": thinking} if spec.thinking else {}
+        earlier = list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+        user_message = Message(
+            conversation=conversation,
+            parent=earlier[-1] if earlier else None,
+            role=Message.Role.USER,
+            content=content,
+        )
+        user_message.pending_attachments = media
+        reply = Message(
+            conversation=conversation,
+            parent=user_message,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.QUEUED,
+            model=spec.name,
+            params=sampling.to_dict(),
+            thinking=thinking,
+            images=sum(1 for a in media if a.kind == "image"),
+            videos=sum(1 for a in media if a.kind == "video"),
+            video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
+        )
+        prompt = prompt_messages(conversation, [*earlier, user_message], reply)
+        Message.objects.bulk_create([user_message, reply])
+        if media:
+            user_message.attachments.set(media)
+        if not conversation.title:
+            conversation.title = content.strip().splitlines()[0][:80]
+        conversation.model = spec.name
+        conversation.save(update_fields=["title", "model", "updated_at"])
+        # Everything the worker needs travels with the job (plain JSON): it never reads
+        # the database, and media come by signed URL.
+        job = Job(
+            generation_id=str(reply.id),
+            model=spec.name,
+            messages=[{"role": m.role, "content": _with_urls(m.content)} for m in prompt],
+            params=sampling.to_dict(),
+            chat_options=chat_options,
+            thinking=thinking,
+            enqueued_at=reply.created_at.timestamp(),
+        )
+
+        def enqueue() -> None:
+            try:
+                _enqueue(spec, job)
+            except Exception as exc:  # the broker is down: close the reply, tell the user
+                failures.append(exc)
+
+        transaction.on_commit(enqueue)
+
+    if failures:
+        log.warning("enqueue of %s failed: %s", reply.id, failures[0])
+        recorder.close_unstarted(str(reply.id), "queue_unavailable", QUEUE_UNAVAILABLE)
+        raise ServiceError("queue_unavailable", QUEUE_UNAVAILABLE)
+    try:
+        position = state.queue_position(get_redis(), spec.name, str(reply.id)) or 0
+    except redis.RedisError:
+        position = 0
+    return GenerationTicket(
+        generation_id=str(reply.id),
+        user_message_id=str(user_message.id),
+        conversation_id=str(conversation.id),
+        model=spec.name,
+        queue_position=position,
+    )
+
+
+def _with_urls(content: Any) -> Any:
+    """Media parts get a short-lived signed URL the worker fetches the file from."""
+    if isinstance(content, str):
+        return content
+    return [
+        {**part, "url": signed_blob_url(part["sha256"])}
+        if part.get("type") in ("image", "video")
+        else part
+        for part in content
+    ]
+
+
+def _owned_attachments(user: User, ids: Any, spec: ModelSpec) -> list[Attachment]:
+    """The user's attachments named in a generate request, checked before anything is stored."""
+    if ids is None or ids == []:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidRequest("attachments must be a list of attachment ids")
+    limit = settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"]
+    if len(ids) > limit:
+        raise InvalidRequest(f"{len(ids)} files attached; at most {limit} per message")
+    if "image" not in spec.info.get("modalities", ()):
+        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
+    found: dict[uuid.UUID, None] = {}
+    for raw in ids:
+        try:
+            found[uuid.UUID(raw)] = None
+        except ValueError:
+            raise NotFound("attachment") from None
+    owned = {a.pk: a for a in Attachment.objects.filter(pk__in=found, owner_id=user.pk)}
+    if len(owned) != len(found):
+        raise NotFound("attachment")  # someone else's, or gone: the two look the same
+    return [owned[pk] for pk in found]
+
+
+def _enqueue(spec: ModelSpec, job: Job) -> None:
+    from playground.celery import app
+
+    client = get_redis()
+    state.mark_queued(client, spec.name, job.generation_id, settings.INFERENCE["EVENT_LOG_TTL_S"])
+    try:
+        app.send_task(
+            GENERATE_TASK,
+            args=[job.to_json()],
+            queue=spec.queue,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0.1},
+        )
+    except Exception:
+        state.unqueue(client, spec.name, job.generation_id)
+        raise
+
+
+def request_stop(user: User, generation_id: Any) -> None:
+    """Stop a generation. A queued one ends here; a running one at its worker's next frame."""
+    message = get_generation(user, generation_id)
+    if message.is_terminal:
+        return
+    client = get_redis()
+    gid = str(message.id)
+    events.request_cancel_sync(client, gid, settings.INFERENCE["EVENT_LOG_TTL_S"])
+    # Exactly one of this and a worker's claim takes the generation out of the queue.
+    if state.claim(client, gid, state.STOPPED, settings.INFERENCE["EVENT_LOG_TTL_S"]):
+        state.unqueue(client, message.model, gid)
+        recorder.close_unstarted(gid, "", "", cancelled=True)
+
+
+async def generation_events(
+    generation_id: str, after_seq: int = 0, poll_s: float = 1.0
+) -> AsyncIterator[dict[str, Any]]:
+    """Every event of a generation after ``after_seq``, then the live ones, until ``done``.
+
+    The caller has checked that the generation is the user's. Yields dicts with a
+    ``type``: ``queued`` (``position``, while the job waits in the broker, not
+    logged), ``started``, ``delta`` (``kind``, ``text``), ``error`` and ``done``
+    (the final record). It never hangs: a log that falls silent without a live
+    lease is reconciled with the stored reply, and a reply whose worker died is
+    closed as lost. Redis going away is an ``error`` event, not a dropped socket.
+    """
+    seq = after_seq
+    position: int | None = None
+    silent_since = time.monotonic()
+    suspect = False
+    outage = False
+    final: dict[str, Any] | None = None
+    model = await _model_of(generation_id)
+    while True:
+        try:
+            client = get_async_redis()
+            batch = await events.read_events(client, generation_id, seq, int(poll_s * 1000))
+            if seq == 0 and not batch:
+                now = await state.queue_position_async(client, model, generation_id)
+                if now is not None and now != position:
+                    position = now
+                    yield {"type": "queued", "generation_id": generation_id, "position": now}
+        except (redis.RedisError, OSError) as exc:
+            if not outage:
+                log.warning("event log of %s unreadable: %s", generation_id, exc)
+                outage = True
+                yield {
+                    "type": "error",
+                    "generation_id": generation_id,
+                    "code": "stream_unavailable",
+                    "message": "The live stream is interrupted; reconnecting…",
+                }
+            batch = []
+            await asyncio.sleep(poll_s)
+        else:
+            outage = False
+        for event in batch:
+            seq = event.seq
+            silent_since = time.monotonic()
+            suspect = False
+            if event.kind == events.TERMINAL_KIND:
+                await _record_quietly(generation_id, event.payload)
+                yield socket_event(generation_id, event.seq, event.kind, event.payload)
+                return
+            yield socket_event(generation_id, event.seq, event.kind, event.payload)
+        if batch:
+            continue
+        if final is not None:  # stored as final, and its log has no `done`: say so ourselves
+            if final.get("error"):
+                yield {"type": "error", "generation_id": generation_id, **final["error"]}
+            yield {"type": "done", "generation_id": generation_id, "seq": seq + 1, **final}
+            return
+        if time.monotonic() - silent_since < settings.INFERENCE["RECONCILE_AFTER_S"]:
+            continue
+        # Silent for a while: is anyone still working on it?
+        silent_since = time.monotonic()
+        looked = await sync_to_async(reaper.reconcile, thread_sensitive=False)(
+            generation_id, close_if_lost=suspect
+        )
+        suspect = looked == reaper.SUSPECT  # closed on the next look if still lost
+        if isinstance(looked, dict):
+            # Final now. A close made just now logged `error` + `done`: the next read
+            # delivers them; if the log is gone, the stored record is sent instead.
+            final = looked
+
+
+async def _model_of(generation_id: str) -> str:
+    found = await sync_to_async(
+        lambda: Message.objects.filter(pk=generation_id).values_list("model", flat=True).first(),
+        thread_sensitive=False,
+    )()
+    return found or ""
+
+
+async def _record_quietly(generation_id: str, record: dict[str, Any]) -> None:
+    """Store the final record now if the recorder task has not yet (exactly once either way),
+    so a page that reloads after ``done`` sees the stored reply. PostgreSQL down: the
+    recorder task keeps retrying; the client still gets ``done``."""
+    try:
+        await sync_to_async(recorder.record_result, thread_sensitive=False)(generation_id, record)
+    except Exception as exc:
+        log.warning(
+            "recording %s from the stream failed (%s); the recorder retries", generation_id, exc
+        )
+
+
+def socket_event(
+    generation_id: str, seq: int, kind: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """A log event as front ends see it."""
+    base = {"generation_id": generation_id, "seq": seq}
+    if kind in events.TEXT_KINDS:
+        return {"type": "delta", **base, "kind": kind, "text": payload["text"]}
+    return {"type": kind, **base, **payload}
