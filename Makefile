@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/qwen35_engine.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
+	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules .data .pytest_cache .mypy_cache .ruff_cache

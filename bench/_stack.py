@@ -56,13 +56,15 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
     import redis
     from django.conf import settings
 
-    from playground.devservers import asgi_command, free_port
+    from playground.devservers import app_worker_command, asgi_command, free_port
     from tests.helpers import LiveServer, WorkerPool
 
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     client.flushdb()
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
     port = free_port()
+    # Model workers read their catalogue and timings from the environment (no Django).
+    env = {**env, **settings.WORKER_ENV, "PLAYGROUND_INTERNAL_URL": f"http://127.0.0.1:{port}"}
     with open(logs / "asgi.log", "wb") as out:
         proc = subprocess.Popen(
             asgi_command(port, "--log-level", "warning"),
@@ -77,6 +79,7 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
         server.wait_ready()
         for model in models:
             pool.start(model)
+        pool.start("app", app_worker_command("--loglevel", "WARNING"))
         pool.wait_online(models, timeout=300)
         yield server.url, pool
     finally:

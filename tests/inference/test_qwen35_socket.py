@@ -23,8 +23,9 @@ def test_thinking_on_streams_reasoning(stack, alice) -> None:  # type: ignore[no
     assert events[-1]["usage"]["output_tokens"] == 24
     reply = Message.objects.get(pk=accepted["generation_id"])
     assert reply.thinking is True
-    assert reply.reasoning == text_of(events, "reasoning").strip()
-    assert reply.content == ""
+    # Stored exactly as streamed (no trimming), and `done` carries the same text.
+    assert reply.reasoning == text_of(events, "reasoning") == events[-1]["reasoning"]
+    assert reply.content == "" == events[-1]["content"]
     assert reply.reasoning_ms is not None and reply.reasoning_ms > 0
     assert reply.params == {**reply.params, **PRESETS["thinking-general"]["sampling"]}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -19,4 +21,13 @@ def http(live_server_url, transactional_db):  # type: ignore[no-untyped-def]
         session.headers["X-CSRFToken"] = CSRF
         return session
 
-    return for_user
+    yield for_user
+    # Let the app worker finish the thumbnails these uploads queued: a thumbnail written
+    # while the test database is flushed can deadlock the flush.
+    from playground.media.models import Attachment
+
+    deadline = time.monotonic() + 20
+    while Attachment.objects.filter(thumbnail__isnull=True).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
