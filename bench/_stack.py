@@ -64,7 +64,12 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
     port = free_port()
     # Model workers read their catalogue and timings from the environment (no Django).
-    env = {**env, **settings.WORKER_ENV, "PLAYGROUND_INTERNAL_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **env,
+        **settings.WORKER_ENV,
+        "REDIS_URL": settings.REDIS_URL,  # the bench's own Redis database, for every process
+        "PLAYGROUND_INTERNAL_URL": f"http://127.0.0.1:{port}",
+    }
     with open(logs / "asgi.log", "wb") as out:
         proc = subprocess.Popen(
             asgi_command(port, "--log-level", "warning"),

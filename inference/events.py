@@ -101,6 +101,12 @@ def append_event_sync(
         pipe.execute()
 
 
+def last_event_sync(client: redis.Redis, generation_id: str) -> Event | None:
+    """The log's latest event, if any."""
+    entries = _parse(client.xrevrange(log_key(generation_id), count=1) or [])
+    return entries[0] if entries else None
+
+
 def read_all_sync(client: redis.Redis, generation_id: str) -> list[Event]:
     """Every event logged so far (synchronous code: the reaper)."""
     return _parse(client.xrange(log_key(generation_id)) or [])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engines.base import EngineError
+from inference.config import env_int
 
 SUFFIXES = {
     "image/jpeg": ".jpg",
@@ -30,23 +31,35 @@ SUFFIXES = {
 BLOCK = 1024 * 1024
 
 
-def local_copy(part: dict[str, Any], cache_dir: Path, timeout_s: float = 60.0) -> Path:
+def local_copy(
+    part: dict[str, Any], cache_dir: Path, timeout_s: float = 60.0, max_bytes: int | None = None
+) -> Path:
     """The local path of a media part's file, downloading and checking it if needed."""
     sha256 = str(part["sha256"])
     path = cache_dir / f"{sha256}{SUFFIXES.get(str(part.get('content_type', '')), '')}"
     if path.exists():
         return path
-    url = part.get("url")
-    if not url:
-        raise EngineError("media_unavailable", "an attachment reached the worker without a URL")
+    url = str(part.get("url") or "")
+    if not url.startswith(("http://", "https://")):
+        raise EngineError("media_unavailable", "an attachment reached the worker without a web URL")
+    limit = (
+        max_bytes if max_bytes is not None else env_int("PLAYGROUND_MAX_UPLOAD_BYTES", 512 * 2**20)
+    )
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.{id(part)}.part")
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            size = 0
             while block := response.read(BLOCK):
+                size += len(block)
+                if size > limit:
+                    raise EngineError("media_unavailable", "an attachment is larger than allowed")
                 digest.update(block)
                 out.write(block)
+    except EngineError:
+        partial.unlink(missing_ok=True)
+        raise
     except urllib.error.HTTPError as exc:
         partial.unlink(missing_ok=True)
         why = "its link expired" if exc.code in (403, 410) else f"HTTP {exc.code}"

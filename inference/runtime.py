@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import metadata
 from typing import Any
 
@@ -29,7 +30,7 @@ from engines.registry import create_engine
 from inference import events, state
 from inference.config import InferenceConfig
 from inference.heartbeats import publish_heartbeat
-from inference.jobs import Job, JobError
+from inference.jobs import Job
 from inference.media_cache import local_content
 from inference.redis_clients import get_async_redis, get_redis
 from inference.streaming import Outcome, stream_to_log
@@ -52,7 +53,11 @@ def get_host() -> EngineHost:
     return _host
 
 
-class Draining(Exception):
+class Requeue(Exception):
+    """The job goes back to the broker (for this or another worker)."""
+
+
+class Draining(Requeue):
     """The worker is shutting down: the job goes back to the broker for another worker."""
 
 
@@ -78,6 +83,9 @@ class EngineHost:
         self._in_flight: set[str] = set()
         self._stopped: set[str] = set()  # closed by a drain, not by the user
         self._writers: dict[str, events.AsyncEventLogWriter] = {}
+        # Generations the Django side closed while this worker still ran them (its lease had
+        # lapsed, e.g. across a Redis restart): their end is not ours to log.
+        self._taken_over: set[str] = set()
         self.draining = False
         self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat_forever(), self.loop)
 
@@ -147,10 +155,20 @@ class EngineHost:
                 client = get_async_redis()
                 info = self.engine.info()
                 with self._lock:
-                    owners = {gid: self.worker_id for gid in self._in_flight}
-                await state.renew_leases(
-                    client, owners, self.config.lease_ttl_s, self.config.event_log_ttl_s
+                    mine = [g for g in self._in_flight if g not in self._taken_over]
+                lost = await state.renew_leases(
+                    client,
+                    self.worker_id,
+                    mine,
+                    self.config.lease_ttl_s,
+                    self.config.event_log_ttl_s,
                 )
+                for generation_id in lost:  # closed by the Django side meanwhile: stop it
+                    log.warning("%s was closed elsewhere; stopping it here", generation_id)
+                    with self._lock:
+                        self._taken_over.add(generation_id)
+                    self.engine.abort(generation_id)
+                owners = mine
                 await publish_heartbeat(
                     client,
                     self.worker_id,
@@ -177,24 +195,28 @@ class EngineHost:
         """Admit, claim, stream and close one generation. Every claimed one ends with ``done``."""
         try:
             job = Job.from_json(raw)
-        except JobError as exc:
-            generation_id = raw.get("generation_id") if isinstance(raw, dict) else None
-            log.warning("refused a malformed job %r: %s", generation_id, exc)
-            if isinstance(generation_id, str) and self._claim(generation_id):
-                outcome = Outcome()
-                outcome.fail("invalid_request", f"The request was refused: {exc}")
-                self._close(generation_id, outcome, 0.0, time.time())
+        except Exception as exc:  # JobError, or whatever else a malformed job trips over
+            self._refuse(raw, exc)
             return
         self._wait_for_capacity()
-        if not self._claim(job.generation_id):
-            return  # stopped while queued, or another worker has it
+        try:
+            claimed = self._claim(job.generation_id)
+        except redis.RedisError as exc:  # cannot tell whether it is ours: let it come back
+            log.warning("cannot claim %s (%s); back to the queue", job.generation_id, exc)
+            time.sleep(1.0)
+            raise Requeue() from exc
+        if not claimed:
+            return  # stopped while queued, closed as lost, or another worker has it
         started_at = time.time()
         outcome = Outcome()
         try:
+            self._mark_running(job.generation_id)
             self._call(self._started(job, started_at))
             request = job.request(
                 [local_content(m["content"], self.config.media_cache_dir) for m in job.messages]
             )
+            if request.params.max_tokens > self.spec.max_output_tokens:  # trust no sender
+                request.params = replace(request.params, max_tokens=self.spec.max_output_tokens)
             self._call(self._stream(job, request, outcome))
         except Exception as exc:
             if not outcome.error_code:
@@ -211,6 +233,16 @@ class EngineHost:
             outcome.finished_at = outcome.finished_at or time.time()
             self._close(job.generation_id, outcome, job.enqueued_at, started_at)
 
+    def _refuse(self, raw: Any, exc: Exception) -> None:
+        """A job that does not follow the schema fails alone, with ``invalid_request``."""
+        generation_id = raw.get("generation_id") if isinstance(raw, dict) else None
+        log.warning("refused a malformed job %r: %r", generation_id, exc)
+        if not isinstance(generation_id, str) or not self._claim(generation_id):
+            return
+        outcome = Outcome()
+        outcome.fail("invalid_request", f"The request was refused: {exc}")
+        self._close(generation_id, outcome, 0.0, time.time())
+
     def _wait_for_capacity(self) -> None:
         """Block until the engine can admit one more request (its capacity can shrink below
         the thread count, e.g. when a TensorRT-LLM engine runs short of KV cache)."""
@@ -223,12 +255,20 @@ class EngineHost:
                 raise Draining()
 
     def _claim(self, generation_id: str) -> bool:
+        """Own the generation (Redis ``SET NX``), unless the worker has started draining."""
         client = get_redis()
         if not state.claim(client, generation_id, self.worker_id, self.config.event_log_ttl_s):
             return False
         with self._lock:
-            self._in_flight.add(generation_id)
-        with client.pipeline(transaction=False) as pipe:
+            if not self.draining:
+                self._in_flight.add(generation_id)
+                return True
+        # Drain began between admission and claim: give it back for another worker.
+        state.release(client, generation_id, self.worker_id)
+        raise Draining()
+
+    def _mark_running(self, generation_id: str) -> None:
+        with get_redis().pipeline(transaction=False) as pipe:
             pipe.zrem(state.queue_key(self.spec.name), generation_id)
             pipe.set(
                 state.lease_key(generation_id),
@@ -236,7 +276,6 @@ class EngineHost:
                 px=int(self.config.lease_ttl_s * 1000),
             )
             pipe.execute()
-        return True
 
     async def _started(self, job: Job, started_at: float) -> None:
         await self._append(
@@ -288,9 +327,12 @@ class EngineHost:
         Django side, retrying while Redis is down; then release the lease."""
         record = outcome.record(enqueued_at, started_at, self.worker_id)
         pending = closing_events(record)
+        if generation_id in self._taken_over:
+            pending, sent = [], True  # already closed (and logged) elsewhere
+        else:
+            sent = False
         deadline = time.monotonic() + self.config.delivery_s
         delay = 0.2
-        sent = False
         try:
             while True:
                 try:
@@ -314,6 +356,7 @@ class EngineHost:
             with self._lock:
                 self._in_flight.discard(generation_id)
                 self._stopped.discard(generation_id)
+                self._taken_over.discard(generation_id)
                 self._admit.notify_all()
             self._writers.pop(generation_id, None)
             with contextlib.suppress(redis.RedisError):  # else it expires by itself

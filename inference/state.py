@@ -73,18 +73,81 @@ def queue_depth(client: redis.Redis, model: str) -> int:
     return int(client.zcard(queue_key(model)))
 
 
+# Renew a lease only while the generation is still this worker's: a Redis restarted without
+# its data has lost the owner key (set it again), but an owner that is someone else means the
+# Django side closed the generation meanwhile. Returns 1 when it is no longer ours.
+_RENEW = """
+local owner = redis.call('get', KEYS[1])
+if owner and owner ~= ARGV[1] then return 1 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 0
+"""
+
+# Close a generation from the Django side only if no lease is alive and the owner is still
+# what was seen (a dead worker's id, or nobody): a worker that comes back finds it taken.
+_TAKE_OVER = """
+if redis.call('exists', KEYS[2]) == 1 then return 0 end
+local owner = redis.call('get', KEYS[1])
+if (ARGV[1] == '' and not owner) or owner == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+CLOSED = "closed"
+
+
 async def renew_leases(
-    client: aioredis.Redis, owners: dict[str, str], lease_ttl_s: float, owner_ttl_s: int
-) -> None:
-    """Refresh the leases of a worker's in-flight generations (and their owner keys, which
-    a Redis that was restarted without its data has lost)."""
-    if not owners:
-        return
+    client: aioredis.Redis,
+    worker: str,
+    generation_ids: list[str],
+    lease_ttl_s: float,
+    owner_ttl_s: int,
+) -> list[str]:
+    """Refresh a worker's leases; return the generations that are no longer its own."""
+    if not generation_ids:
+        return []
     async with client.pipeline(transaction=False) as pipe:
-        for generation_id, worker in owners.items():
-            pipe.set(lease_key(generation_id), worker, px=int(lease_ttl_s * 1000))
-            pipe.set(owner_key(generation_id), worker, ex=owner_ttl_s)
-        await pipe.execute()
+        for generation_id in generation_ids:
+            pipe.eval(
+                _RENEW,
+                2,
+                owner_key(generation_id),
+                lease_key(generation_id),
+                worker,
+                int(lease_ttl_s * 1000),
+                owner_ttl_s,
+            )
+        lost = await pipe.execute()
+    return [g for g, gone in zip(generation_ids, lost, strict=True) if gone]
+
+
+def take_over(client: redis.Redis, generation_id: str, seen_owner: str | None, ttl_s: int) -> bool:
+    """Become the generation's owner (to close it) if its lease is gone and its owner is
+    still ``seen_owner``; False if a worker holds it after all."""
+    return bool(
+        client.eval(
+            _TAKE_OVER,
+            2,
+            owner_key(generation_id),
+            lease_key(generation_id),
+            seen_owner or "",
+            CLOSED,
+            ttl_s,
+        )
+    )
+
+
+def release(client: redis.Redis, generation_id: str, worker: str) -> None:
+    """Give a claim back (only if it is still ``worker``'s)."""
+    client.eval(_RELEASE, 1, owner_key(generation_id), worker)
 
 
 def lease_holder(client: redis.Redis, generation_id: str) -> str | None:

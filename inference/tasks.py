@@ -16,6 +16,6 @@ def generate(job: dict[str, Any]) -> None:
     """Run one queued generation (``job``: inference.jobs.Job as JSON) on this worker's engine."""
     try:
         runtime.get_host().run_job(job)
-    except runtime.Draining:
-        # Shutting down before it was claimed: back to the broker for another worker.
-        raise Reject("worker draining", requeue=True) from None
+    except runtime.Requeue:
+        # Not claimed (draining, or Redis unreachable): back to the broker.
+        raise Reject("requeued", requeue=True) from None

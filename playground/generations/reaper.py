@@ -46,6 +46,21 @@ QUEUE_LOST_CODE = "queue_lost"
 QUEUE_LOST_MESSAGE = (
     "This reply's place in the queue was lost (the server's queue restarted). Ask again."
 )
+NO_WORKER_CODE = "no_worker"
+NO_WORKER_MESSAGE = (
+    "No worker has served this model for a long time, so this reply was given up. "
+    "Try again later or pick another model."
+)
+
+
+def _abandoned(client: redis.Redis, message: Message) -> bool:
+    """Queued longer than QUEUE_ABANDON_S while no worker serves the model at all."""
+    from inference.heartbeats import live_models
+
+    limit = settings.INFERENCE["QUEUE_ABANDON_S"]
+    if message.created_at > timezone.now() - timedelta(seconds=limit):
+        return False
+    return message.model not in live_models(client)
 
 
 def stored_record(message: Message) -> dict[str, Any]:
@@ -91,8 +106,10 @@ def reconcile(generation_id: str, close_if_lost: bool) -> dict[str, Any] | str |
         return None
     if verdict is None or verdict == SUSPECT:
         return verdict
-    message.refresh_from_db()
-    return stored_record(message) if message.is_terminal else None
+    closed = Message.objects.filter(pk=generation_id).first()  # gone if the turn was refused
+    if closed is None:
+        return reconcile(generation_id, close_if_lost)
+    return stored_record(closed) if closed.is_terminal else None
 
 
 def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
@@ -107,13 +124,20 @@ def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
     owner = state.owner(client, gid)
     if owner is None:
         if state.queue_position(client, message.model, gid) is not None:
-            return None  # waiting in the broker for a worker
-        grace = settings.INFERENCE["ENQUEUE_GRACE_S"]
-        if message.created_at > timezone.now() - timedelta(seconds=grace):
-            return None
-        code, text = QUEUE_LOST_CODE, QUEUE_LOST_MESSAGE
+            # Waiting in the broker. Only if no worker has served the model for a long
+            # time is the wait given up (a worker for it may be restarting).
+            if not _abandoned(client, message):
+                return None
+            code, text = NO_WORKER_CODE, NO_WORKER_MESSAGE
+        else:
+            grace = settings.INFERENCE["ENQUEUE_GRACE_S"]
+            if message.created_at > timezone.now() - timedelta(seconds=grace):
+                return None
+            code, text = QUEUE_LOST_CODE, QUEUE_LOST_MESSAGE
     elif owner == state.STOPPED:
         code, text = "", ""  # stopped while queued; the Stop's own write did not land
+    elif owner == state.CLOSED:
+        code, text = LOST_CODE, LOST_MESSAGE  # taken over before; its write did not land
     else:
         code, text = LOST_CODE, LOST_MESSAGE
     if not close:
@@ -121,6 +145,12 @@ def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
     if owner == state.STOPPED:
         recorder.close_unstarted(gid, "", "", cancelled=True)
         return "closed"
+    ttl = settings.INFERENCE["EVENT_LOG_TTL_S"]
+    if owner != state.CLOSED and not state.take_over(client, gid, owner, ttl):
+        return None  # a worker holds it after all (its lease came back)
+    if owner is None:
+        state.unqueue(client, message.model, gid)  # a late worker will find it taken
+    logged = events.read_all_sync(client, gid)  # again: nothing can be added any more
     frames = [e for e in logged if e.kind in events.TEXT_KINDS]
     last = frames[-1].payload if frames else {}
     record = {
@@ -137,7 +167,7 @@ def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
         "worker": owner or "",
     }
     if recorder.record_result(gid, record):
-        recorder.append_closing(gid, record, after_seq=logged[-1].seq if logged else 0)
+        recorder.append_closing(gid, record)
         log.warning("closed %s as %s", gid, code)
     return "closed"
 

@@ -118,13 +118,13 @@ def close_unstarted(
     }
     if not record_result(generation_id, record):
         return False
-    append_closing(generation_id, record, after_seq=0)
+    append_closing(generation_id, record)
     return True
 
 
-def append_closing(generation_id: str, record: dict[str, Any], after_seq: int) -> None:
-    """``error`` (if any) then ``done`` after ``after_seq``; best effort (Redis may be down:
-    readers then reconcile with the stored reply)."""
+def append_closing(generation_id: str, record: dict[str, Any], after_seq: int = 0) -> None:
+    """``error`` (if any) then ``done`` after the log's last event; nothing if it already
+    ends with ``done``. Best effort: with Redis down, readers reconcile with the stored reply."""
     from django.conf import settings
 
     ttl = settings.INFERENCE["EVENT_LOG_TTL_S"]
@@ -133,8 +133,12 @@ def append_closing(generation_id: str, record: dict[str, Any], after_seq: int) -
     ]
     try:
         client = get_redis()
+        last = events.last_event_sync(client, generation_id)
+        if last is not None and last.kind == events.TERMINAL_KIND:
+            return
+        seq = max(after_seq, last.seq if last else 0)
         for offset, (kind, payload) in enumerate(closing, start=1):
-            events.append_event_sync(client, generation_id, after_seq + offset, kind, payload, ttl)
+            events.append_event_sync(client, generation_id, seq + offset, kind, payload, ttl)
     except Exception as exc:
         log.warning("could not log the end of %s: %s", generation_id, exc)
 

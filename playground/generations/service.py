@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 import redis
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from engines.base import SamplingParams
 from engines.catalogue import ModelSpec
@@ -289,8 +289,11 @@ def request_stop(user: User, generation_id: Any) -> None:
     client = get_redis()
     gid = str(message.id)
     events.request_cancel_sync(client, gid, settings.INFERENCE["EVENT_LOG_TTL_S"])
-    # Exactly one of this and a worker's claim takes the generation out of the queue.
-    if state.claim(client, gid, state.STOPPED, settings.INFERENCE["EVENT_LOG_TTL_S"]):
+    # Exactly one of this and a worker's claim takes the generation out of the queue. A
+    # live lease means a worker runs it (even if a restarted Redis lost its owner key).
+    if state.lease_holder(client, gid) is None and state.claim(
+        client, gid, state.STOPPED, settings.INFERENCE["EVENT_LOG_TTL_S"]
+    ):
         state.unqueue(client, message.model, gid)
         recorder.close_unstarted(gid, "", "", cancelled=True)
 
@@ -310,15 +313,17 @@ async def generation_events(
     seq = after_seq
     position: int | None = None
     silent_since = time.monotonic()
-    suspect = False
+    suspect_since: float | None = None
     outage = False
     final: dict[str, Any] | None = None
-    model = await _model_of(generation_id)
+    model = ""
     while True:
+        if not model:
+            model = await _model_of(generation_id)
         try:
             client = get_async_redis()
             batch = await events.read_events(client, generation_id, seq, int(poll_s * 1000))
-            if seq == 0 and not batch:
+            if seq == 0 and not batch and model:
                 now = await state.queue_position_async(client, model, generation_id)
                 if now is not None and now != position:
                     position = now
@@ -340,7 +345,7 @@ async def generation_events(
         for event in batch:
             seq = event.seq
             silent_since = time.monotonic()
-            suspect = False
+            suspect_since = None
             if event.kind == events.TERMINAL_KIND:
                 await _record_quietly(generation_id, event.payload)
                 yield socket_event(generation_id, event.seq, event.kind, event.payload)
@@ -355,23 +360,42 @@ async def generation_events(
             return
         if time.monotonic() - silent_since < settings.INFERENCE["RECONCILE_AFTER_S"]:
             continue
-        # Silent for a while: is anyone still working on it?
+        # Silent for a while: is anyone still working on it? A reply that looks lost is
+        # closed only if it still does a lease length later (a lease may be late).
         silent_since = time.monotonic()
-        looked = await sync_to_async(reaper.reconcile, thread_sensitive=False)(
-            generation_id, close_if_lost=suspect
-        )
-        suspect = looked == reaper.SUSPECT  # closed on the next look if still lost
+        lease_s = settings.INFERENCE["LEASE_TTL_S"]
+        ripe = suspect_since is not None and time.monotonic() - suspect_since >= lease_s
+        looked = await _reconcile(generation_id, close_if_lost=ripe)
+        lost = looked == reaper.SUSPECT
+        suspect_since = (suspect_since or time.monotonic()) if lost else None
         if isinstance(looked, dict):
             # Final now. A close made just now logged `error` + `done`: the next read
             # delivers them; if the log is gone, the stored record is sent instead.
             final = looked
 
 
+async def _reconcile(generation_id: str, close_if_lost: bool) -> dict[str, Any] | str | None:
+    """``reaper.reconcile`` off the loop; a database outage means "cannot tell yet"."""
+    try:
+        return await database_sync_to_async(reaper.reconcile, thread_sensitive=False)(
+            generation_id, close_if_lost
+        )
+    except DatabaseError as exc:
+        log.info("cannot reconcile %s while the database is unreachable: %s", generation_id, exc)
+        return None
+
+
 async def _model_of(generation_id: str) -> str:
-    found = await sync_to_async(
-        lambda: Message.objects.filter(pk=generation_id).values_list("model", flat=True).first(),
-        thread_sensitive=False,
-    )()
+    """The reply's model ("" if the database cannot say right now)."""
+    try:
+        found = await database_sync_to_async(
+            lambda: (
+                Message.objects.filter(pk=generation_id).values_list("model", flat=True).first()
+            ),
+            thread_sensitive=False,
+        )()
+    except DatabaseError:
+        return ""
     return found or ""
 
 
@@ -379,8 +403,10 @@ async def _record_quietly(generation_id: str, record: dict[str, Any]) -> None:
     """Store the final record now if the recorder task has not yet (exactly once either way),
     so a page that reloads after ``done`` sees the stored reply. PostgreSQL down: the
     recorder task keeps retrying; the client still gets ``done``."""
+    store = database_sync_to_async(recorder.record_result, thread_sensitive=False)
     try:
-        await sync_to_async(recorder.record_result, thread_sensitive=False)(generation_id, record)
+        # Bounded: a database that hangs must not hold `done` back from the reader.
+        await asyncio.wait_for(store(generation_id, record), timeout=5.0)
     except Exception as exc:
         log.warning(
             "recording %s from the stream failed (%s); the recorder retries", generation_id, exc

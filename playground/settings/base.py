@@ -171,6 +171,8 @@ INFERENCE = {
     "RECONCILE_AFTER_S": env.float("PLAYGROUND_RECONCILE_AFTER_S", default=5.0),
     # A reply younger than this may still be on its way into the queue (not lost yet).
     "ENQUEUE_GRACE_S": env.float("PLAYGROUND_ENQUEUE_GRACE_S", default=30.0),
+    # A queued reply is given up after this long with no worker serving its model at all.
+    "QUEUE_ABANDON_S": env.float("PLAYGROUND_QUEUE_ABANDON_S", default=1800.0),
     "MAX_PROMPT_CHARS": env.int("PLAYGROUND_MAX_PROMPT_CHARS", default=32_000),
     "MAX_FRAME_BYTES": env.int("PLAYGROUND_MAX_FRAME_BYTES", default=256_000),
     # Unfinished replies one socket may follow at once; more `generate` frames are refused.

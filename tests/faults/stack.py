@@ -147,6 +147,16 @@ class FaultStack:
             ).fetchone()
         return dict(row) if row else {}
 
+    def events(self, generation_id: str) -> list[dict[str, Any]]:
+        """The generation's event log as stored in this stack's Redis."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url, decode_responses=True)
+        return [
+            {"id": entry_id, "kind": fields["kind"]}
+            for entry_id, fields in client.xrange(f"gen:{generation_id}:events")
+        ]
+
     def wait_reply(
         self, generation_id: str, timeout: float = 90, **expected: Any
     ) -> dict[str, Any]:
