@@ -168,14 +168,21 @@ async def stream_to_log(
 
     async def flush() -> bool:
         stop = False
-        for kind, text in frame.take():
-            # Cumulative counts ride along, so a reply whose worker dies keeps true numbers.
-            payload = {
-                "text": text,
-                "output_tokens": outcome.output_tokens,
-                "prompt_tokens": outcome.prompt_tokens,
-            }
-            stop = await writer.append(kind, payload) or stop
+        runs = frame.take()
+        written = 0
+        try:
+            for kind, text in runs:
+                # Cumulative counts ride along, so a reply whose worker dies keeps true numbers.
+                payload = {
+                    "text": text,
+                    "output_tokens": outcome.output_tokens,
+                    "prompt_tokens": outcome.prompt_tokens,
+                }
+                stop = await writer.append(kind, payload) or stop
+                written += 1
+        except BaseException:
+            frame.runs = runs[written:] + frame.runs  # unwritten text waits for the retry
+            raise
         return stop
 
     async def checked(step: Any) -> bool:
@@ -183,7 +190,12 @@ async def stream_to_log(
         if outcome.error_code == LOG_UNAVAILABLE:
             return True  # already failed: do not wait on a dead connection every frame
         try:
-            return bool(await step())
+            try:
+                return bool(await step())
+            except (redis.RedisError, OSError):
+                # Once more on a fresh connection: a pooled one may predate a Redis restart.
+                await asyncio.sleep(0.1)
+                return bool(await step())
         except (redis.RedisError, OSError) as exc:
             if not outcome.error_code:
                 log.warning("event log of %s unavailable: %s", request.request_id, exc)

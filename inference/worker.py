@@ -16,10 +16,7 @@ import logging
 import os
 import sys
 import threading
-import time
 from typing import Any
-
-log = logging.getLogger("inference.worker")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,11 +31,10 @@ def main(argv: list[str] | None = None) -> None:
         level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from celery.signals import worker_shutting_down
-
     import inference.tasks  # noqa: F401  (registers the task)
     from inference.catalogue import load_default_catalogue
     from inference.celery_app import app
+    from inference.celery_runner import run_worker
     from inference.config import get_config
     from inference.jobs import RECORD_QUEUE, RECORD_TASK
     from inference.runtime import EngineHost
@@ -59,50 +55,33 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     host = EngineHost.start(spec, get_config(), send_record)
-    stopping = threading.Event()
 
-    @worker_shutting_down.connect
-    def drain(**kwargs: object) -> None:  # Celery's warm shutdown waits for the tasks to end
-        stopping.set()
+    def drain() -> None:  # Celery's warm shutdown then waits for the tasks to end
         threading.Thread(target=host.drain, name="drain", daemon=True).start()
 
     try:
-        while True:
-            code = _run_celery(app, spec.name, spec.queue, host.slots, args.loglevel)
-            if stopping.is_set():
-                break
-            # Celery gave up (kombu's Redis transport can fail while restoring unacked jobs
-            # after the broker vanished). The engine and its in-flight replies are fine:
-            # start a new consumer instead of dropping a loaded model.
-            log.error("the Celery consumer stopped (exit %s); starting it again", code)
-            time.sleep(1.0)
-    finally:
-        host.stop()
-
-
-def _run_celery(app: Any, name: str, queue: str, slots: int, loglevel: str) -> object:
-    try:
-        app.worker_main(
+        run_worker(
+            app,
             [
                 "worker",
                 "--queues",
-                queue,
+                spec.queue,
                 "--pool",
                 "threads",
                 "--concurrency",
-                str(slots),
+                str(host.slots),
                 "--hostname",
-                f"{name}@%h.{os.getpid()}",
+                f"{spec.name}@%h.{os.getpid()}",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
                 "--loglevel",
-                loglevel,
-            ]
+                args.loglevel,
+            ],
+            on_shutdown=drain,
         )
-    except SystemExit as exit_:
-        return exit_.code
-    return 0
+    finally:
+        host.stop()
 
 
 if __name__ == "__main__":

@@ -59,9 +59,8 @@ def app_worker_command(*extra: str) -> list[str]:
     """The Django-side Celery worker: thumbnails and poster frames (``media``), the
     recorder that stores finished replies (``records``), rollups and the reaper."""
     return [
-        sys.executable, "-m", "celery", "-A", "playground", "worker", "--queues", "media,records",
-        "--pool", "threads", "--concurrency", "4", "--hostname", f"app@%h.{os.getpid()}",
-        "--without-gossip", "--without-mingle", *extra,
+        sys.executable, "-m", "playground.app_worker", "--pool", "threads", "--concurrency", "4",
+        "--hostname", f"app@%h.{os.getpid()}", "--without-gossip", "--without-mingle", *extra,
     ]  # fmt: skip
 
 

@@ -190,3 +190,37 @@ def test_images_and_videos_dropped_in_reach_the_vision_model(stack, alice, page,
         })"""
     )
     assert abs(position - 1.0) < 0.2
+
+
+def test_a_waiting_reply_shows_its_place_in_the_queue_then_streams(
+    stack, alice, page, busy_single
+) -> None:  # type: ignore[no-untyped-def]
+    from playground.generations.service import request_stop
+
+    _log_in(page, stack)
+    _new_conversation(page, "FakeRateEngine with one batch slot (test fake)")
+    page.get_by_label("Message").fill("my turn?")
+    page.get_by_label("Message").press("Enter")
+    status = page.locator("#status")
+    expect(status).to_contain_text("Queued")  # the only slot is taken
+    for reply in Message.objects.filter(
+        model=busy_single, status="queued", conversation__user__username="blocker"
+    ):
+        request_stop(reply.conversation.user, reply.id)  # free the slot
+    body = page.locator(".msg.assistant").last.locator(".body")
+    expect(body).to_contain_text("t3 ", timeout=30_000)
+    expect(status).not_to_contain_text("Queued")
+    page.get_by_role("button", name="Stop").click()
+
+
+def test_a_conversation_too_long_for_the_model_is_refused_and_not_kept(stack, alice, page) -> None:  # type: ignore[no-untyped-def]
+    _log_in(page, stack)
+    _new_conversation(
+        page, "Qwen 3.5 tiny MoE + vision (synthesised: real architecture, nonsense text)"
+    )
+    page.get_by_label("Message").fill("Tell me about tokens. " * 400)
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator("#status")).to_contain_text("1,024", timeout=60_000)
+    expect(page.locator(".msg")).to_have_count(0)  # the turn is taken back off the page
+    page.reload()
+    expect(page.locator(".msg")).to_have_count(0)  # and was never kept
