@@ -72,14 +72,26 @@ class AsyncEventLogWriter:
         Checking the cancel flag in the same round trip as the write is what
         lets Stop take effect within one frame at no extra latency.
         """
-        self.seq += 1
+        seq = self.seq + 1
         key = log_key(self.generation_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, _entry(kind, payload), id=f"0-{self.seq}")
-            pipe.expire(key, self.ttl_s)
-            pipe.exists(cancel_key(self.generation_id))
-            results = await pipe.execute()
-        return bool(results[-1])
+        for attempt in (1, 2):
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
+                    pipe.expire(key, self.ttl_s)
+                    pipe.exists(cancel_key(self.generation_id))
+                    results = await pipe.execute(raise_on_error=False)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A pooled connection can predate a Redis restart: once more on a new one.
+                if attempt == 2:
+                    raise
+                continue
+            added = results[0]
+            if isinstance(added, Exception) and "equal or smaller" not in str(added):
+                raise added  # (an id already there means the first attempt landed)
+            self.seq = seq
+            return bool(results[-1]) if not isinstance(results[-1], Exception) else False
+        raise AssertionError("unreachable")
 
     async def cancel_requested(self) -> bool:
         return bool(await self.client.exists(cancel_key(self.generation_id)))

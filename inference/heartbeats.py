@@ -7,17 +7,16 @@ import time
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 PREFIX = "worker:"
 
 
-async def publish_heartbeat(
-    client: aioredis.Redis, worker_id: str, data: dict[str, Any], interval_s: float
+def publish_heartbeat(
+    client: redis.Redis, worker_id: str, data: dict[str, Any], interval_s: float
 ) -> None:
     payload = json.dumps({**data, "worker_id": worker_id, "last_seen": time.time()})
     # A worker that stops beating disappears after three missed beats.
-    await client.set(PREFIX + worker_id, payload, px=int(interval_s * 3000))
+    client.set(PREFIX + worker_id, payload, px=int(interval_s * 3000))
 
 
 def list_workers(client: redis.Redis) -> list[dict[str, Any]]:

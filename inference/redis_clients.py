@@ -14,6 +14,9 @@ import redis.asyncio as aioredis
 
 from inference.config import get_config
 
+# A pooled connection idle this long is pinged before use: after a Redis restart, stale
+# connections are replaced instead of failing the first command that draws them.
+HEALTH_CHECK_S = 1
 _url: str | None = None
 _sync_client: redis.Redis | None = None
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
@@ -41,6 +44,7 @@ def get_redis() -> redis.Redis:
             decode_responses=True,
             socket_timeout=get_config().redis_socket_timeout_s,
             socket_connect_timeout=5,
+            health_check_interval=HEALTH_CHECK_S,
         )
     return _sync_client
 
@@ -55,6 +59,7 @@ def get_async_redis() -> aioredis.Redis:
             decode_responses=True,
             socket_timeout=get_config().redis_socket_timeout_s,
             socket_connect_timeout=5,
+            health_check_interval=HEALTH_CHECK_S,
         )
         _async_clients[loop] = client
     return client

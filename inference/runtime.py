@@ -87,7 +87,11 @@ class EngineHost:
         # lapsed, e.g. across a Redis restart): their end is not ours to log.
         self._taken_over: set[str] = set()
         self.draining = False
-        self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat_forever(), self.loop)
+        # Its own thread and a sync client: leases must not lapse while the engine's loop
+        # is busy (a long prompt being prepared, many streams being written).
+        self._beating = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
+        self._heartbeat.start()
 
     @classmethod
     def start(
@@ -144,19 +148,19 @@ class EngineHost:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        self._heartbeat.cancel()
+        self._beating.set()
         self.engine.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
 
-    async def _beat_forever(self) -> None:
+    def _beat_forever(self) -> None:
         interval = self.config.heartbeat_interval_s
-        while True:
+        while not self._beating.is_set():
             try:
-                client = get_async_redis()
+                client = get_redis()
                 info = self.engine.info()
                 with self._lock:
                     mine = [g for g in self._in_flight if g not in self._taken_over]
-                lost = await state.renew_leases(
+                lost = state.renew_leases(
                     client,
                     self.worker_id,
                     mine,
@@ -167,9 +171,9 @@ class EngineHost:
                     log.warning("%s was closed elsewhere; stopping it here", generation_id)
                     with self._lock:
                         self._taken_over.add(generation_id)
-                    self.engine.abort(generation_id)
+                    self.loop.call_soon_threadsafe(self.engine.abort, generation_id)
                 owners = mine
-                await publish_heartbeat(
+                publish_heartbeat(
                     client,
                     self.worker_id,
                     {
@@ -188,7 +192,7 @@ class EngineHost:
                 )
             except Exception as exc:  # Redis down: keep beating, the leases come back with it
                 log.warning("heartbeat failed: %s", exc)
-            await asyncio.sleep(interval)
+            self._beating.wait(interval)
 
     # --- one job -----------------------------------------------------------------
     def run_job(self, raw: Any) -> None:

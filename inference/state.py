@@ -104,8 +104,8 @@ return 0
 CLOSED = "closed"
 
 
-async def renew_leases(
-    client: aioredis.Redis,
+def renew_leases(
+    client: redis.Redis,
     worker: str,
     generation_ids: list[str],
     lease_ttl_s: float,
@@ -114,7 +114,7 @@ async def renew_leases(
     """Refresh a worker's leases; return the generations that are no longer its own."""
     if not generation_ids:
         return []
-    async with client.pipeline(transaction=False) as pipe:
+    with client.pipeline(transaction=False) as pipe:
         for generation_id in generation_ids:
             pipe.eval(
                 _RENEW,
@@ -125,7 +125,7 @@ async def renew_leases(
                 int(lease_ttl_s * 1000),
                 owner_ttl_s,
             )
-        lost = await pipe.execute()
+        lost = pipe.execute()
     return [g for g, gone in zip(generation_ids, lost, strict=True) if gone]
 
 
@@ -152,9 +152,4 @@ def release(client: redis.Redis, generation_id: str, worker: str) -> None:
 
 def lease_holder(client: redis.Redis, generation_id: str) -> str | None:
     value = client.get(lease_key(generation_id))
-    return str(value) if value is not None else None
-
-
-async def lease_holder_async(client: aioredis.Redis, generation_id: str) -> str | None:
-    value = await client.get(lease_key(generation_id))
     return str(value) if value is not None else None

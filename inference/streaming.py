@@ -190,12 +190,7 @@ async def stream_to_log(
         if outcome.error_code == LOG_UNAVAILABLE:
             return True  # already failed: do not wait on a dead connection every frame
         try:
-            try:
-                return bool(await step())
-            except (redis.RedisError, OSError):
-                # Once more on a fresh connection: a pooled one may predate a Redis restart.
-                await asyncio.sleep(0.1)
-                return bool(await step())
+            return bool(await step())  # (the writer already retried on a fresh connection)
         except (redis.RedisError, OSError) as exc:
             if not outcome.error_code:
                 log.warning("event log of %s unavailable: %s", request.request_id, exc)

@@ -173,8 +173,15 @@ def test_images_and_videos_dropped_in_reach_the_vision_model(stack, alice, page,
     page.get_by_role("button", name="Send").click()
     reply = page.locator(".msg.assistant").last
     expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
-    assert reply.locator(".body").text_content()
     stored = Message.objects.get(role="assistant", conversation__user=alice)
+    assert reply.locator(".body").text_content(), (
+        stored.status,
+        stored.error_code,
+        stored.error_message,
+        stored.content,
+        stored.reasoning,
+        stored.output_tokens,
+    )
     assert (stored.images, stored.videos) == (1, 1) and stored.vision_tokens > 0
 
     page.reload()
