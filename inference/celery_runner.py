@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from celery.signals import worker_shutting_down
+from celery.worker import state
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def run_worker(app: Any, argv: list[str], on_shutdown: Any = None) -> None:
             code: object = 0
         except SystemExit as exit_:
             code = exit_.code
-        if stopping.is_set():
+        # A shutdown asked for by a signal: SIGTERM / SIGINT (worker_shutting_down), or
+        # SIGHUP, whose restart-by-exec Celery arranges itself (it sets should_stop only).
+        if stopping.is_set() or state.should_stop is not None or state.should_terminate is not None:
             return
         log.error("the Celery consumer stopped (exit %s); starting it again", code)
         time.sleep(1.0)

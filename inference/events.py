@@ -20,6 +20,49 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+TAKEN_OVER = "taken_over"
+
+
+class LogTakenOver(Exception):
+    """The generation was closed by someone else (the Django side): stop writing."""
+
+    code = TAKEN_OVER
+    message = "this reply was closed elsewhere"
+
+
+# A worker's append: only while the generation is its own (a Redis restarted without data
+# lost the owner key: it is set again), the write and the cancel flag in one round trip.
+# Returns -1 when someone else owns it. An XADD refused for its id can only be this
+# writer's own earlier attempt that landed (nobody else writes while it owns the log).
+_OWNED_APPEND = """
+local owner = redis.call('get', KEYS[2])
+if owner and owner ~= ARGV[1] then return -1 end
+if not owner then redis.call('set', KEYS[2], ARGV[1], 'EX', ARGV[6]) end
+redis.pcall('xadd', KEYS[1], ARGV[2], 'kind', ARGV[3], 'data', ARGV[4])
+redis.call('expire', KEYS[1], ARGV[5])
+return redis.call('exists', KEYS[3])
+"""
+
+# The Django side's closing events: after the log's last entry, unless it already ends
+# with `done`. ARGV: kind, data, kind, data, ..., ttl. Returns the last seq written (0: none).
+_CLOSE = """
+local last = redis.call('xrevrange', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 0
+if #last > 0 then
+  seq = tonumber(string.match(last[1][1], '%-(%d+)$'))
+  local fields = last[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'kind' and fields[i + 1] == 'done' then return 0 end
+  end
+end
+for i = 1, #ARGV - 1, 2 do
+  seq = seq + 1
+  redis.call('xadd', KEYS[1], '0-' .. seq, 'kind', ARGV[i], 'data', ARGV[i + 1])
+end
+redis.call('expire', KEYS[1], ARGV[#ARGV])
+return seq
+"""
+
 TEXT_KINDS = ("content", "reasoning")
 STARTED_KIND = "started"  # a worker claimed the generation (first event)
 TERMINAL_KIND = "done"  # the last event; its payload is the reply's final record
@@ -59,12 +102,19 @@ class AsyncEventLogWriter:
     """Appends events for one generation; used by the worker on its event loop."""
 
     def __init__(
-        self, client: aioredis.Redis, generation_id: str, ttl_s: int, seq: int = 0
+        self,
+        client: aioredis.Redis,
+        generation_id: str,
+        ttl_s: int,
+        seq: int = 0,
+        owner: str | None = None,
     ) -> None:
         self.client = client
         self.generation_id = generation_id
         self.ttl_s = ttl_s
         self.seq = seq  # the last seq written
+        # A worker writes only while it owns the generation (inference.state's owner key).
+        self.owner = owner
 
     async def append(self, kind: str, payload: dict[str, Any]) -> bool:
         """Append one event; return whether the generation was asked to stop.
@@ -76,21 +126,36 @@ class AsyncEventLogWriter:
         key = log_key(self.generation_id)
         for attempt in (1, 2):
             try:
+                if self.owner is not None:
+                    flag = await self.client.eval(
+                        _OWNED_APPEND,
+                        3,
+                        key,
+                        f"gen:{self.generation_id}:owner",
+                        cancel_key(self.generation_id),
+                        self.owner,
+                        f"0-{seq}",
+                        kind,
+                        json.dumps(payload, separators=(",", ":")),
+                        self.ttl_s,
+                        self.ttl_s,
+                    )
+                    if int(flag) < 0:
+                        raise LogTakenOver()
+                    self.seq = seq
+                    return bool(int(flag))
                 async with self.client.pipeline(transaction=False) as pipe:
                     pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
                     pipe.expire(key, self.ttl_s)
                     pipe.exists(cancel_key(self.generation_id))
-                    results = await pipe.execute(raise_on_error=False)
+                    results = await pipe.execute()
+                self.seq = seq
+                return bool(results[-1])
             except (redis.ConnectionError, redis.TimeoutError):
-                # A pooled connection can predate a Redis restart: once more on a new one.
+                # A pooled connection can predate a Redis restart: once more on a new one
+                # (an owned append is idempotent; a plain one is only retried before sending).
                 if attempt == 2:
                     raise
-                continue
-            added = results[0]
-            if isinstance(added, Exception) and "equal or smaller" not in str(added):
-                raise added  # (an id already there means the first attempt landed)
-            self.seq = seq
-            return bool(results[-1]) if not isinstance(results[-1], Exception) else False
         raise AssertionError("unreachable")
 
     async def cancel_requested(self) -> bool:
@@ -111,6 +176,17 @@ def append_event_sync(
         pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
         pipe.expire(key, ttl_s)
         pipe.execute()
+
+
+def append_closing_sync(
+    client: redis.Redis, generation_id: str, closing: list[tuple[str, dict[str, Any]]], ttl_s: int
+) -> int:
+    """Append ``closing`` after the log's last event, atomically, unless it already ends
+    with ``done``; return the last seq written (0 if nothing was)."""
+    args: list[Any] = []
+    for kind, payload in closing:
+        args += [kind, json.dumps(payload, separators=(",", ":"))]
+    return int(client.eval(_CLOSE, 1, log_key(generation_id), *args, ttl_s))
 
 
 def last_event_sync(client: redis.Redis, generation_id: str) -> Event | None:

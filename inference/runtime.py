@@ -32,7 +32,7 @@ from inference.config import InferenceConfig
 from inference.heartbeats import publish_heartbeat
 from inference.jobs import Job
 from inference.media_cache import local_content
-from inference.redis_clients import get_async_redis, get_redis
+from inference.redis_clients import get_async_redis, get_redis, redis_url
 from inference.streaming import Outcome, stream_to_log
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,15 @@ class EngineHost:
 
     def _beat_forever(self) -> None:
         interval = self.config.heartbeat_interval_s
+        # Its own client, timing out within a beat: one hung call must not outlast the leases.
+        client = redis.Redis.from_url(
+            redis_url(),
+            decode_responses=True,
+            socket_timeout=max(1.0, interval),
+            socket_connect_timeout=max(1.0, interval),
+        )
         while not self._beating.is_set():
             try:
-                client = get_redis()
                 info = self.engine.info()
                 with self._lock:
                     mine = [g for g in self._in_flight if g not in self._taken_over]
@@ -214,7 +220,6 @@ class EngineHost:
         started_at = time.time()
         outcome = Outcome()
         try:
-            self._mark_running(job.generation_id)
             self._call(self._started(job, started_at))
             request = job.request(
                 [local_content(m["content"], self.config.media_cache_dir) for m in job.messages]
@@ -241,8 +246,14 @@ class EngineHost:
         """A job that does not follow the schema fails alone, with ``invalid_request``."""
         generation_id = raw.get("generation_id") if isinstance(raw, dict) else None
         log.warning("refused a malformed job %r: %r", generation_id, exc)
-        if not isinstance(generation_id, str) or not self._claim(generation_id):
+        if not isinstance(generation_id, str):
             return
+        try:
+            if not self._claim(generation_id):
+                return
+        except redis.RedisError as error:  # back to the queue; refused when Redis is back
+            time.sleep(1.0)
+            raise Requeue() from error
         outcome = Outcome()
         outcome.fail("invalid_request", f"The request was refused: {exc}")
         self._close(generation_id, outcome, 0.0, time.time())
@@ -259,9 +270,17 @@ class EngineHost:
                 raise Draining()
 
     def _claim(self, generation_id: str) -> bool:
-        """Own the generation (Redis ``SET NX``), unless the worker has started draining."""
+        """Own the generation (owner, lease and queue position in one Redis step), unless
+        the worker has started draining."""
         client = get_redis()
-        if not state.claim(client, generation_id, self.worker_id, self.config.event_log_ttl_s):
+        if not state.claim_for_worker(
+            client,
+            generation_id,
+            self.spec.name,
+            self.worker_id,
+            self.config.event_log_ttl_s,
+            self.config.lease_ttl_s,
+        ):
             return False
         with self._lock:
             if not self.draining:
@@ -270,16 +289,6 @@ class EngineHost:
         # Drain began between admission and claim: give it back for another worker.
         state.release(client, generation_id, self.worker_id)
         raise Draining()
-
-    def _mark_running(self, generation_id: str) -> None:
-        with get_redis().pipeline(transaction=False) as pipe:
-            pipe.zrem(state.queue_key(self.spec.name), generation_id)
-            pipe.set(
-                state.lease_key(generation_id),
-                self.worker_id,
-                px=int(self.config.lease_ttl_s * 1000),
-            )
-            pipe.execute()
 
     async def _started(self, job: Job, started_at: float) -> None:
         await self._append(
@@ -298,7 +307,7 @@ class EngineHost:
         writer = self._writers.get(generation_id)
         if writer is None:
             writer = events.AsyncEventLogWriter(
-                get_async_redis(), generation_id, self.config.event_log_ttl_s
+                get_async_redis(), generation_id, self.config.event_log_ttl_s, owner=self.worker_id
             )
             self._writers[generation_id] = writer
         return writer
@@ -331,7 +340,7 @@ class EngineHost:
         Django side, retrying while Redis is down; then release the lease."""
         record = outcome.record(enqueued_at, started_at, self.worker_id)
         pending = closing_events(record)
-        if generation_id in self._taken_over:
+        if generation_id in self._taken_over or outcome.error_code == events.TAKEN_OVER:
             pending, sent = [], True  # already closed (and logged) elsewhere
         else:
             sent = False

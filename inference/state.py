@@ -40,6 +40,42 @@ def claim(client: redis.Redis, generation_id: str, owner: str, ttl_s: int) -> bo
     return bool(client.set(owner_key(generation_id), owner, nx=True, ex=ttl_s))
 
 
+# A worker's claim, in one step: owner (unless someone else has it), lease, and out of the
+# queue set. Idempotent: a worker that claimed it already (a reply lost in transit) gets 1.
+_CLAIM = """
+local owner = redis.call('get', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[3])
+redis.call('zrem', KEYS[3], ARGV[4])
+return 1
+"""
+
+
+def claim_for_worker(
+    client: redis.Redis,
+    generation_id: str,
+    model: str,
+    worker: str,
+    owner_ttl_s: int,
+    lease_ttl_s: float,
+) -> bool:
+    """A worker takes a queued generation: owner, lease and queue position in one step."""
+    return bool(
+        client.eval(
+            _CLAIM,
+            3,
+            owner_key(generation_id),
+            lease_key(generation_id),
+            queue_key(model),
+            worker,
+            owner_ttl_s,
+            int(lease_ttl_s * 1000),
+            generation_id,
+        )
+    )
+
+
 def owner(client: redis.Redis, generation_id: str) -> str | None:
     value = client.get(owner_key(generation_id))
     return str(value) if value is not None else None

@@ -150,7 +150,11 @@ def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
         return None  # a worker holds it after all (its lease came back)
     if owner is None:
         state.unqueue(client, message.model, gid)  # a late worker will find it taken
-    logged = events.read_all_sync(client, gid)  # again: nothing can be added any more
+    logged = events.read_all_sync(client, gid)  # again: no worker can append any more
+    done = next((e for e in logged if e.kind == events.TERMINAL_KIND), None)
+    if done is not None:  # it finished just before we took over
+        recorder.record_result(gid, done.payload)
+        return "closed"
     frames = [e for e in logged if e.kind in events.TEXT_KINDS]
     last = frames[-1].payload if frames else {}
     record = {

@@ -122,7 +122,7 @@ def close_unstarted(
     return True
 
 
-def append_closing(generation_id: str, record: dict[str, Any], after_seq: int = 0) -> None:
+def append_closing(generation_id: str, record: dict[str, Any]) -> None:
     """``error`` (if any) then ``done`` after the log's last event; nothing if it already
     ends with ``done``. Best effort: with Redis down, readers reconcile with the stored reply."""
     from django.conf import settings
@@ -132,13 +132,7 @@ def append_closing(generation_id: str, record: dict[str, Any], after_seq: int = 
         (events.TERMINAL_KIND, record)
     ]
     try:
-        client = get_redis()
-        last = events.last_event_sync(client, generation_id)
-        if last is not None and last.kind == events.TERMINAL_KIND:
-            return
-        seq = max(after_seq, last.seq if last else 0)
-        for offset, (kind, payload) in enumerate(closing, start=1):
-            events.append_event_sync(client, generation_id, seq + offset, kind, payload, ttl)
+        events.append_closing_sync(get_redis(), generation_id, closing, ttl)
     except Exception as exc:
         log.warning("could not log the end of %s: %s", generation_id, exc)
 

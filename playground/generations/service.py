@@ -290,8 +290,9 @@ def request_stop(user: User, generation_id: Any) -> None:
     gid = str(message.id)
     events.request_cancel_sync(client, gid, settings.INFERENCE["EVENT_LOG_TTL_S"])
     # Exactly one of this and a worker's claim takes the generation out of the queue. A
-    # live lease means a worker runs it (even if a restarted Redis lost its owner key).
-    if state.lease_holder(client, gid) is None and state.claim(
+    # log or a live lease means a worker runs it (even if a restarted Redis lost its owner).
+    started = client.exists(events.log_key(gid)) or state.lease_holder(client, gid)
+    if not started and state.claim(
         client, gid, state.STOPPED, settings.INFERENCE["EVENT_LOG_TTL_S"]
     ):
         state.unqueue(client, message.model, gid)

@@ -108,7 +108,9 @@ def test_every_accepted_generation_reaches_the_socket_or_the_frame_is_refused(st
         accepted: dict[str, int] = {}
         refused: dict[int, dict] = {}  # type: ignore[type-arg]
         streaming: set[str] = set()
+        deadline = time.monotonic() + 180
         while len(accepted) + len(refused) < 70 or streaming != set(accepted):
+            assert time.monotonic() < deadline, (len(accepted), len(refused), len(streaming))
             event = ws.recv(timeout=60)
             if event["type"] == "accepted":
                 accepted[event["generation_id"]] = event["client_ref"]
@@ -120,6 +122,7 @@ def test_every_accepted_generation_reaches_the_socket_or_the_frame_is_refused(st
             ws.send({"type": "stop", "generation_id": generation_id})
         done = set()
         while done != set(accepted):  # every accepted one ends on this socket
+            assert time.monotonic() < deadline + 60, len(done)
             event = ws.recv(timeout=60)
             if event["type"] == "done":
                 done.add(event["generation_id"])

@@ -51,3 +51,24 @@ def test_a_worker_learns_that_its_reply_was_closed_elsewhere(redis_client) -> No
     assert state.owner(redis_client, forgotten) == "worker-a"
     assert state.lease_holder(redis_client, mine) == "worker-a"
     assert state.lease_holder(redis_client, closed) is None
+
+
+def test_renewal_keeps_short_leases_and_long_owners(redis_client) -> None:  # type: ignore[no-untyped-def]
+    gid = str(uuid.uuid4())
+    assert state.claim_for_worker(redis_client, gid, "m", "worker-a", 60, 5)
+    assert state.renew_leases(redis_client, "worker-a", [gid], 5, 60) == []
+    assert 0 < redis_client.pttl(state.lease_key(gid)) <= 5000
+    assert 5 < redis_client.ttl(state.owner_key(gid)) <= 60
+
+
+def test_a_worker_claim_is_idempotent_and_loses_to_a_take_over(redis_client) -> None:  # type: ignore[no-untyped-def]
+    gid, lost = str(uuid.uuid4()), str(uuid.uuid4())
+    redis_client.zadd(state.queue_key("m"), {gid: 1.0, lost: 2.0})
+    assert state.claim_for_worker(redis_client, gid, "m", "worker-a", 60, 5)
+    assert state.claim_for_worker(redis_client, gid, "m", "worker-a", 60, 5)  # a retried claim
+    assert not state.claim_for_worker(redis_client, gid, "m", "worker-b", 60, 5)
+    assert state.lease_holder(redis_client, gid) == "worker-a"
+    assert state.queue_position(redis_client, "m", gid) is None
+    # Never claimed and given up by the Django side: a worker arriving later finds it taken.
+    assert state.take_over(redis_client, lost, None, 60)
+    assert not state.claim_for_worker(redis_client, lost, "m", "worker-a", 60, 5)
