@@ -129,7 +129,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 "client_ref": content.get("client_ref"),
             }
         )
-        self.follow(ticket.generation_id, 0)
+        self.follow(ticket.generation_id, 0, ticket.model)
 
     async def on_stop(self, content: dict[str, Any]) -> None:
         await _db(service.request_stop)(self.user, content.get("generation_id"))
@@ -139,19 +139,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise InvalidRequest("after_seq must be a non-negative integer")
         message = await _db(service.get_generation)(self.user, content.get("generation_id"))
-        self.follow(str(message.id), after)
+        self.follow(str(message.id), after, message.model)
 
-    def follow(self, generation_id: str, after_seq: int) -> None:
+    def follow(self, generation_id: str, after_seq: int, model: str) -> None:
         previous = self.relays.pop(generation_id, None)
         if previous is not None:
             previous.cancel()
         self.relays = {gid: task for gid, task in self.relays.items() if not task.done()}
-        self.relays[generation_id] = asyncio.create_task(self.relay(generation_id, after_seq))
+        self.relays[generation_id] = asyncio.create_task(
+            self.relay(generation_id, after_seq, model)
+        )
 
-    async def relay(self, generation_id: str, after_seq: int) -> None:
+    async def relay(self, generation_id: str, after_seq: int, model: str) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             try:
-                async for event in service.generation_events(generation_id, after_seq):
+                async for event in service.generation_events(generation_id, after_seq, model):
                     await self.send_json(event)
             except Exception:
                 log.exception("relay of %s failed", generation_id)

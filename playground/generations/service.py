@@ -300,7 +300,7 @@ def request_stop(user: User, generation_id: Any) -> None:
 
 
 async def generation_events(
-    generation_id: str, after_seq: int = 0, poll_s: float = 1.0
+    generation_id: str, after_seq: int = 0, model: str = "", poll_s: float = 1.0
 ) -> AsyncIterator[dict[str, Any]]:
     """Every event of a generation after ``after_seq``, then the live ones, until ``done``.
 
@@ -317,7 +317,6 @@ async def generation_events(
     suspect_since: float | None = None
     outage = False
     final: dict[str, Any] | None = None
-    model = ""
     while True:
         if not model:
             model = await _model_of(generation_id)
