@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -103,9 +104,42 @@ def workers(
 
 
 @pytest.fixture
-def stack(transactional_db: None, live_server_url: str, workers: WorkerPool) -> str:
-    """The whole path is up: live ASGI server + workers on the test database."""
-    return live_server_url
+def stack(
+    transactional_db: None, live_server_url: str, workers: WorkerPool, redis_client: redis.Redis
+) -> Iterator[str]:
+    """The whole path is up: live ASGI server + workers on the test database.
+
+    Afterwards it waits for the background work a test set off (generations still
+    streaming, records not yet stored) so that none of it writes while the test
+    database is flushed: a write racing the flush can deadlock it.
+    """
+    yield live_server_url
+    _settle(redis_client)
+
+
+def _settle(client: redis.Redis, timeout: float = 20) -> None:
+    from inference.events import last_event_sync
+    from inference.heartbeats import list_workers
+    from playground.chat.models import Message
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = client.llen("records") > 0 or any(
+            int(w.get("in_flight", 0)) for w in list_workers(client)
+        )
+        if not busy:
+            open_ids = Message.objects.filter(
+                role=Message.Role.ASSISTANT, status__in=("queued", "running")
+            ).values_list("id", flat=True)
+            unrecorded = [
+                gid
+                for gid in open_ids
+                if (last := last_event_sync(client, str(gid))) is not None and last.kind == "done"
+            ]
+            if not unrecorded:
+                time.sleep(0.3)  # a record task taken off the queue may still be writing
+                return
+        time.sleep(0.1)
 
 
 @pytest.fixture
