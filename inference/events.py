@@ -178,6 +178,12 @@ def append_event_sync(
         pipe.execute()
 
 
+def closing_events(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events that end a reply's log: ``error`` if it failed, then ``done`` (the record)."""
+    error = record.get("error")
+    return [*([("error", dict(error))] if error else []), (TERMINAL_KIND, record)]
+
+
 def append_closing_sync(
     client: redis.Redis, generation_id: str, closing: list[tuple[str, dict[str, Any]]], ttl_s: int
 ) -> int:

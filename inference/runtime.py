@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from engines.base import FINISH_CANCELLED, FINISH_ERROR
+from engines.base import FINISH_CANCELLED
 from engines.catalogue import ModelSpec
 from engines.registry import create_engine
 from inference import events, state
@@ -339,7 +339,7 @@ class EngineHost:
         """Append ``error`` + ``done`` (with the final record) and hand the record to the
         Django side, retrying while Redis is down; then release the lease."""
         record = outcome.record(enqueued_at, started_at, self.worker_id)
-        pending = closing_events(record)
+        pending = events.closing_events(record)
         if generation_id in self._taken_over or outcome.error_code == events.TAKEN_OVER:
             pending, sent = [], True  # already closed (and logged) elsewhere
         else:
@@ -382,17 +382,9 @@ class EngineHost:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
 
-def closing_events(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The events that end a reply's log: ``error`` if it failed, then ``done``."""
-    error = record.get("error")
-    return [*([("error", dict(error))] if error else []), (events.TERMINAL_KIND, record)]
-
-
 def _version() -> str:
     try:
         return metadata.version("qwen35-playground")
     except metadata.PackageNotFoundError:
         return "dev"
 
-
-__all__ = ["FINISH_ERROR", "Draining", "EngineHost", "closing_events", "get_host"]

@@ -128,9 +128,7 @@ def append_closing(generation_id: str, record: dict[str, Any]) -> None:
     from django.conf import settings
 
     ttl = settings.INFERENCE["EVENT_LOG_TTL_S"]
-    closing = ([("error", record["error"])] if record.get("error") else []) + [
-        (events.TERMINAL_KIND, record)
-    ]
+    closing = events.closing_events(record)
     try:
         events.append_closing_sync(get_redis(), generation_id, closing, ttl)
     except Exception as exc:
