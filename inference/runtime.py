@@ -387,4 +387,3 @@ def _version() -> str:
         return metadata.version("qwen35-playground")
     except metadata.PackageNotFoundError:
         return "dev"
-
