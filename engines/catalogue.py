@@ -83,11 +83,6 @@ def _presets(name: str, value: Any) -> dict[str, dict[str, Any]]:
     return {key: dict(preset) for key, preset in value.items()}
 
 
-def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
-    """One catalogue entry (as a worker's heartbeat or a job carries it) → ``ModelSpec``."""
-    return load_catalogue([data])[data["name"]]
-
-
 def _thinking_mode(name: str, value: Any) -> str:
     if value not in ("on", "off", ""):
         raise ValueError(f"model {name!r}: thinking must be 'on', 'off' or ''")

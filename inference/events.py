@@ -6,9 +6,9 @@ under the stream id ``0-<seq>``, so "everything after seq N" is a plain
 missed. Events: ``{"seq", "kind", ...payload}`` with kind one of
 ``started``, ``content``, ``reasoning`` (text deltas), ``error`` and ``done``
 (last, carrying the final record).
-Only one writer exists per generation (the worker that claimed it, or the
-service cancelling it before any worker did), so seq numbers are assigned
-by that writer without coordination.
+Only the generation's owner writes (``inference.state``: the worker that
+claimed it, or the Django side once it took the generation over to close it),
+so seq numbers are assigned by that writer without coordination.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+
+from inference.state import owner_key
 
 TAKEN_OVER = "taken_over"
 
@@ -82,12 +84,9 @@ class Event:
     kind: str
     payload: dict[str, Any]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "kind": self.kind, **self.payload}
 
-
-def _entry(kind: str, payload: dict[str, Any]) -> dict[Any, Any]:
-    return {"kind": kind, "data": json.dumps(payload, separators=(",", ":"))}
+def _dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def _parse(entries: list[Any]) -> list[Event]:
@@ -99,21 +98,14 @@ def _parse(entries: list[Any]) -> list[Event]:
 
 
 class AsyncEventLogWriter:
-    """Appends events for one generation; used by the worker on its event loop."""
+    """Appends events for one generation; used by the worker that owns it, on its loop."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        generation_id: str,
-        ttl_s: int,
-        seq: int = 0,
-        owner: str | None = None,
-    ) -> None:
+    def __init__(self, client: aioredis.Redis, generation_id: str, ttl_s: int, owner: str) -> None:
         self.client = client
         self.generation_id = generation_id
         self.ttl_s = ttl_s
-        self.seq = seq  # the last seq written
-        # A worker writes only while it owns the generation (inference.state's owner key).
+        self.seq = 0  # the last seq written
+        # It writes only while it owns the generation (inference.state's owner key).
         self.owner = owner
 
     async def append(self, kind: str, payload: dict[str, Any]) -> bool:
@@ -123,59 +115,25 @@ class AsyncEventLogWriter:
         lets Stop take effect within one frame at no extra latency.
         """
         seq = self.seq + 1
-        key = log_key(self.generation_id)
-        for attempt in (1, 2):
-            try:
-                if self.owner is not None:
-                    flag = await self.client.eval(
-                        _OWNED_APPEND,
-                        3,
-                        key,
-                        f"gen:{self.generation_id}:owner",
-                        cancel_key(self.generation_id),
-                        self.owner,
-                        f"0-{seq}",
-                        kind,
-                        json.dumps(payload, separators=(",", ":")),
-                        self.ttl_s,
-                        self.ttl_s,
-                    )
-                    if int(flag) < 0:
-                        raise LogTakenOver()
-                    self.seq = seq
-                    return bool(int(flag))
-                async with self.client.pipeline(transaction=False) as pipe:
-                    pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
-                    pipe.expire(key, self.ttl_s)
-                    pipe.exists(cancel_key(self.generation_id))
-                    results = await pipe.execute()
-                self.seq = seq
-                return bool(results[-1])
-            except (redis.ConnectionError, redis.TimeoutError):
-                # A pooled connection can predate a Redis restart: once more on a new one
-                # (an owned append is idempotent; a plain one is only retried before sending).
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        keys = (log_key(self.generation_id), owner_key(self.generation_id))
+        args = (self.owner, f"0-{seq}", kind, _dumps(payload), self.ttl_s, self.ttl_s)
+        try:
+            flag = await self.client.eval(
+                _OWNED_APPEND, 3, *keys, cancel_key(self.generation_id), *args
+            )
+        except (redis.ConnectionError, redis.TimeoutError):
+            # A pooled connection can predate a Redis restart: once more on a new one
+            # (idempotent: an id already written was this writer's own attempt).
+            flag = await self.client.eval(
+                _OWNED_APPEND, 3, *keys, cancel_key(self.generation_id), *args
+            )
+        if int(flag) < 0:
+            raise LogTakenOver()
+        self.seq = seq
+        return bool(int(flag))
 
     async def cancel_requested(self) -> bool:
         return bool(await self.client.exists(cancel_key(self.generation_id)))
-
-
-def append_event_sync(
-    client: redis.Redis,
-    generation_id: str,
-    seq: int,
-    kind: str,
-    payload: dict[str, Any],
-    ttl_s: int,
-) -> None:
-    """One write from synchronous code (a generation cancelled before it started)."""
-    key = log_key(generation_id)
-    with client.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, _entry(kind, payload), id=f"0-{seq}")
-        pipe.expire(key, ttl_s)
-        pipe.execute()
 
 
 def closing_events(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -191,7 +149,7 @@ def append_closing_sync(
     with ``done``; return the last seq written (0 if nothing was)."""
     args: list[Any] = []
     for kind, payload in closing:
-        args += [kind, json.dumps(payload, separators=(",", ":"))]
+        args += [kind, _dumps(payload)]
     return int(client.eval(_CLOSE, 1, log_key(generation_id), *args, ttl_s))
 
 
@@ -216,10 +174,6 @@ async def read_events(
     # RESP2 answers [[key, entries]]; RESP3 answers {key: [entries]}.
     entries = response[0][1] if isinstance(response, list) else next(iter(response.values()))[0]
     return _parse(entries)
-
-
-async def log_exists(client: aioredis.Redis, generation_id: str) -> bool:
-    return bool(await client.exists(log_key(generation_id)))
 
 
 def request_cancel_sync(client: redis.Redis, generation_id: str, ttl_s: int) -> None:

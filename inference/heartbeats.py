@@ -26,14 +26,18 @@ def list_workers(client: redis.Redis) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in client.mget(keys) if raw]
 
 
-def live_models(client: redis.Redis) -> dict[str, dict[str, Any]]:
+def live_models(
+    client: redis.Redis, beats: list[dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Models with at least one live worker: the spec its workers announce, and their load.
 
     ``workers``, ``capacity`` (free slots) and ``in_flight`` are summed over the
     model's workers; the other fields come from the most recent heartbeat.
     """
     models: dict[str, dict[str, Any]] = {}
-    for beat in sorted(list_workers(client), key=lambda b: b.get("last_seen", 0)):
+    if beats is None:
+        beats = list_workers(client)
+    for beat in sorted(beats, key=lambda b: b.get("last_seen", 0)):
         name = beat.get("model")
         if not name:
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -36,16 +37,19 @@ def redis_url() -> str:
     return _url or get_config().redis_url
 
 
+def _options() -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        "socket_timeout": get_config().redis_socket_timeout_s,
+        "socket_connect_timeout": 5,
+        "health_check_interval": HEALTH_CHECK_S,
+    }
+
+
 def get_redis() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
-        _sync_client = redis.Redis.from_url(
-            redis_url(),
-            decode_responses=True,
-            socket_timeout=get_config().redis_socket_timeout_s,
-            socket_connect_timeout=5,
-            health_check_interval=HEALTH_CHECK_S,
-        )
+        _sync_client = redis.Redis.from_url(redis_url(), **_options())
     return _sync_client
 
 
@@ -54,12 +58,6 @@ def get_async_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(
-            redis_url(),
-            decode_responses=True,
-            socket_timeout=get_config().redis_socket_timeout_s,
-            socket_connect_timeout=5,
-            health_check_interval=HEALTH_CHECK_S,
-        )
+        client = aioredis.Redis.from_url(redis_url(), **_options())
         _async_clients[loop] = client
     return client

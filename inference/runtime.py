@@ -73,6 +73,23 @@ class EngineHost:
         self.send_record = send_record
         self.worker_id = f"{spec.name}@{socket.gethostname()}:{os.getpid()}"
         self.engine = create_engine(spec)
+        info = self.engine.info()
+        # Concurrent jobs this worker takes from the broker: its engine's batch size.
+        self.slots = max(1, info.max_batch)
+        # What the web side learns about this model from every heartbeat (served = alive).
+        self.announcement = {
+            "name": spec.name,
+            "display_name": spec.label,
+            "backend": info.backend,
+            "context_length": info.context_length,
+            "max_output_tokens": spec.max_output_tokens,
+            "modalities": list(spec.info.get("modalities", ["text"])),
+            "thinking": spec.thinking,
+            "max_batch": info.max_batch,
+            "gpus": int(info.extra.get("gpus", spec.info.get("gpus", 0))),
+            "version": _version(),
+            "engine_version": str(info.extra.get("version", "")),
+        }
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="engine-loop", daemon=True
@@ -104,28 +121,6 @@ class EngineHost:
         global _host
         _host = cls(spec, config, send_record)
         return _host
-
-    @property
-    def slots(self) -> int:
-        """Concurrent jobs this worker takes from the broker: its engine's batch size."""
-        return max(1, self.engine.info().max_batch)
-
-    def spec_announcement(self) -> dict[str, Any]:
-        """What the web side learns about this model from the heartbeat (served = alive)."""
-        info = self.engine.info()
-        return {
-            "name": self.spec.name,
-            "display_name": self.spec.label,
-            "backend": info.backend,
-            "context_length": info.context_length,
-            "max_output_tokens": self.spec.max_output_tokens,
-            "modalities": list(self.spec.info.get("modalities", ["text"])),
-            "thinking": self.spec.thinking,
-            "max_batch": info.max_batch,
-            "gpus": int(info.extra.get("gpus", self.spec.info.get("gpus", 0))),
-            "version": _version(),
-            "engine_version": str(info.extra.get("version", "")),
-        }
 
     # --- lifecycle ---------------------------------------------------------------
     def drain(self, grace_s: float | None = None) -> None:
@@ -178,20 +173,17 @@ class EngineHost:
                     with self._lock:
                         self._taken_over.add(generation_id)
                     self.loop.call_soon_threadsafe(self.engine.abort, generation_id)
-                owners = mine
                 publish_heartbeat(
                     client,
                     self.worker_id,
                     {
                         "model": self.spec.name,
                         "queue": self.spec.queue,
-                        "spec": self.spec_announcement(),
-                        "in_flight": len(owners),
+                        "spec": self.announcement,
+                        "in_flight": len(mine),
                         "capacity": 0 if self.draining else self.engine.capacity(),
                         "engine_active": info.active_requests,
                         "tokens_generated": info.tokens_generated,
-                        "max_batch": info.max_batch,
-                        "backend": info.backend,
                         "draining": self.draining,
                     },
                     interval,
@@ -209,13 +201,7 @@ class EngineHost:
             self._refuse(raw, exc)
             return
         self._wait_for_capacity()
-        try:
-            claimed = self._claim(job.generation_id)
-        except redis.RedisError as exc:  # cannot tell whether it is ours: let it come back
-            log.warning("cannot claim %s (%s); back to the queue", job.generation_id, exc)
-            time.sleep(1.0)
-            raise Requeue() from exc
-        if not claimed:
+        if not self._claim(job.generation_id):
             return  # stopped while queued, closed as lost, or another worker has it
         started_at = time.time()
         outcome = Outcome()
@@ -246,14 +232,8 @@ class EngineHost:
         """A job that does not follow the schema fails alone, with ``invalid_request``."""
         generation_id = raw.get("generation_id") if isinstance(raw, dict) else None
         log.warning("refused a malformed job %r: %r", generation_id, exc)
-        if not isinstance(generation_id, str):
+        if not isinstance(generation_id, str) or not self._claim(generation_id):
             return
-        try:
-            if not self._claim(generation_id):
-                return
-        except redis.RedisError as error:  # back to the queue; refused when Redis is back
-            time.sleep(1.0)
-            raise Requeue() from error
         outcome = Outcome()
         outcome.fail("invalid_request", f"The request was refused: {exc}")
         self._close(generation_id, outcome, 0.0, time.time())
@@ -271,16 +251,22 @@ class EngineHost:
 
     def _claim(self, generation_id: str) -> bool:
         """Own the generation (owner, lease and queue position in one Redis step), unless
-        the worker has started draining."""
+        the worker has started draining. Redis unreachable: the job goes back to the queue."""
         client = get_redis()
-        if not state.claim_for_worker(
-            client,
-            generation_id,
-            self.spec.name,
-            self.worker_id,
-            self.config.event_log_ttl_s,
-            self.config.lease_ttl_s,
-        ):
+        try:
+            claimed = state.claim_for_worker(
+                client,
+                generation_id,
+                self.spec.name,
+                self.worker_id,
+                self.config.event_log_ttl_s,
+                self.config.lease_ttl_s,
+            )
+        except redis.RedisError as exc:  # cannot tell whether it is ours: let it come back
+            log.warning("cannot claim %s (%s); back to the queue", generation_id, exc)
+            time.sleep(1.0)
+            raise Requeue() from exc
+        if not claimed:
             return False
         with self._lock:
             if not self.draining:
@@ -307,7 +293,7 @@ class EngineHost:
         writer = self._writers.get(generation_id)
         if writer is None:
             writer = events.AsyncEventLogWriter(
-                get_async_redis(), generation_id, self.config.event_log_ttl_s, owner=self.worker_id
+                get_async_redis(), generation_id, self.config.event_log_ttl_s, self.worker_id
             )
             self._writers[generation_id] = writer
         return writer
@@ -339,11 +325,9 @@ class EngineHost:
         """Append ``error`` + ``done`` (with the final record) and hand the record to the
         Django side, retrying while Redis is down; then release the lease."""
         record = outcome.record(enqueued_at, started_at, self.worker_id)
-        pending = events.closing_events(record)
-        if generation_id in self._taken_over or outcome.error_code == events.TAKEN_OVER:
-            pending, sent = [], True  # already closed (and logged) elsewhere
-        else:
-            sent = False
+        # Closed (and logged) elsewhere already: nothing to deliver.
+        sent = generation_id in self._taken_over or outcome.error_code == events.TAKEN_OVER
+        pending = [] if sent else events.closing_events(record)
         deadline = time.monotonic() + self.config.delivery_s
         delay = 0.2
         try:

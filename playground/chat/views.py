@@ -90,26 +90,21 @@ def model_catalogue(request: HttpRequest) -> JsonResponse:
     served = _served_or_none()
     models = []
     for spec in get_catalogue().values():
-        live = served.get(spec.name)
+        live = served.get(spec.name, {})  # empty when no worker serves it
         models.append(
             {
                 "name": spec.name,
                 "display_name": spec.label,
-                "context_length": live["context_length"] if live else spec.context_length,
+                "context_length": live.get("context_length", spec.context_length),
                 "max_output_tokens": spec.max_output_tokens,
                 "thinking": spec.thinking or None,
                 "presets": spec.presets,
                 "default_sampling": spec.default_sampling,
                 **spec.info,
-                "served": live is not None,
-                "workers": live["workers"] if live else 0,
-                "backend": live.get("backend") if live else None,
-                "modalities": live.get("modalities", spec.info.get("modalities", ["text"]))
-                if live
-                else spec.info.get("modalities", ["text"]),
-                "max_batch": live.get("max_batch") if live else None,
-                "gpus": live.get("gpus") if live else None,
-                "version": live.get("version") if live else None,
+                "served": bool(live),
+                "workers": live.get("workers", 0),
+                "modalities": live.get("modalities", spec.info.get("modalities", ["text"])),
+                **{key: live.get(key) for key in ("backend", "max_batch", "gpus", "version")},
             }
         )
     return JsonResponse({"models": models})

@@ -21,7 +21,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inference import state
-from inference.heartbeats import list_workers
+from inference.heartbeats import list_workers, live_models
 from inference.redis_clients import get_redis
 from playground.chat.models import Feedback
 from playground.dashboard.models import (
@@ -388,10 +388,11 @@ def live_status() -> dict[str, Any]:
     (``available`` false when no worker serves it)."""
     client = get_redis()
     workers = list_workers(client)
+    live = live_models(client, workers)
     now = clock.time()
     models = []
     for spec in get_catalogue().values():
-        mine = [w for w in workers if w.get("model") == spec.name]
+        mine = live.get(spec.name, {})
         depth = state.queue_depth(client, spec.name)
         if not (mine or depth or spec.deployed):
             continue
@@ -399,9 +400,9 @@ def live_status() -> dict[str, Any]:
             {
                 "model": spec.name,
                 "available": bool(mine),
-                "workers": len(mine),
-                "in_flight": sum(int(w.get("in_flight", 0)) for w in mine),
-                "capacity": sum(int(w.get("capacity", 0)) for w in mine),
+                "workers": mine.get("workers", 0),
+                "in_flight": mine.get("in_flight", 0),
+                "capacity": mine.get("capacity", 0),
                 "queue_depth": depth,
             }
         )
@@ -411,8 +412,8 @@ def live_status() -> dict[str, Any]:
             {
                 "worker_id": w.get("worker_id", ""),
                 "model": w.get("model", ""),
-                "backend": w.get("backend", ""),
-                "max_batch": w.get("max_batch"),
+                "backend": w.get("spec", {}).get("backend", ""),
+                "max_batch": w.get("spec", {}).get("max_batch"),
                 "context_length": w.get("spec", {}).get("context_length"),
                 "gpus": w.get("spec", {}).get("gpus"),
                 "version": w.get("spec", {}).get("version"),

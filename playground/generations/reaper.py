@@ -31,6 +31,7 @@ from django.utils import timezone
 from engines.base import FINISH_ERROR
 from inference import events, state
 from inference.redis_clients import get_redis
+from inference.streaming import Outcome
 from playground.chat.models import Message
 from playground.generations import recorder
 
@@ -89,14 +90,8 @@ def reconcile(generation_id: str, close_if_lost: bool) -> dict[str, Any] | str |
     lost but ``close_if_lost`` is False; None while it is queued or alive."""
     message = Message.objects.filter(pk=generation_id).first()
     if message is None:
-        return {
-            "finish_reason": FINISH_ERROR,
-            "usage": {"prompt_tokens": 0, "output_tokens": 0, "vision_tokens": 0},
-            "content": "",
-            "reasoning": "",
-            "error": {"code": "not_found", "message": "this reply no longer exists"},
-            "reconciled": True,
-        }
+        gone = Outcome(error_code="not_found", error_message="this reply no longer exists")
+        return {**gone.record(0.0, 0.0, ""), "reconciled": True}
     if message.is_terminal:
         return stored_record(message)
     try:
@@ -114,10 +109,7 @@ def reconcile(generation_id: str, close_if_lost: bool) -> dict[str, Any] | str |
 
 def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
     gid = str(message.id)
-    logged = events.read_all_sync(client, gid)
-    done = next((e for e in logged if e.kind == events.TERMINAL_KIND), None)
-    if done is not None:
-        recorder.record_result(gid, done.payload)
+    if _store_logged_done(gid, events.read_all_sync(client, gid)):
         return "closed"
     if state.lease_holder(client, gid):
         return None
@@ -151,29 +143,31 @@ def _inspect(client: redis.Redis, message: Message, close: bool) -> str | None:
     if owner is None:
         state.unqueue(client, message.model, gid)  # a late worker will find it taken
     logged = events.read_all_sync(client, gid)  # again: no worker can append any more
-    done = next((e for e in logged if e.kind == events.TERMINAL_KIND), None)
-    if done is not None:  # it finished just before we took over
-        recorder.record_result(gid, done.payload)
+    if _store_logged_done(gid, logged):  # it finished just before we took over
         return "closed"
     frames = [e for e in logged if e.kind in events.TEXT_KINDS]
     last = frames[-1].payload if frames else {}
-    record = {
-        "finish_reason": FINISH_ERROR,
-        "usage": {
-            "prompt_tokens": int(last.get("prompt_tokens") or 0),
-            "output_tokens": int(last.get("output_tokens") or 0),
-            "vision_tokens": 0,
-        },
-        "content": "".join(e.payload["text"] for e in frames if e.kind == "content"),
-        "reasoning": "".join(e.payload["text"] for e in frames if e.kind == "reasoning"),
-        "error": {"code": code, "message": text},
-        "timings": {"finished_at": time.time()},
-        "worker": owner or "",
-    }
+    lost = Outcome(
+        content=[e.payload["text"] for e in frames if e.kind == "content"],
+        reasoning=[e.payload["text"] for e in frames if e.kind == "reasoning"],
+        prompt_tokens=int(last.get("prompt_tokens") or 0),
+        output_tokens=int(last.get("output_tokens") or 0),
+        finished_at=time.time(),
+    )
+    lost.fail(code, text)
+    record = lost.record(0.0, 0.0, owner or "")
     if recorder.record_result(gid, record):
         recorder.append_closing(gid, record)
         log.warning("closed %s as %s", gid, code)
     return "closed"
+
+
+def _store_logged_done(generation_id: str, logged: list[events.Event]) -> bool:
+    """If the log already ends the reply, store that record (the recorder missed it)."""
+    done = next((e for e in logged if e.kind == events.TERMINAL_KIND), None)
+    if done is not None:
+        recorder.record_result(generation_id, done.payload)
+    return done is not None
 
 
 def reap_lost_generations(

@@ -13,6 +13,7 @@ are no-ops.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from engines.base import FINISH_CANCELLED, FINISH_ERROR
 from inference import events
 from inference.jobs import RECORD_TASK
 from inference.redis_clients import get_redis
+from inference.streaming import Outcome
 from playground.chat.models import Message
 from playground.dashboard.usage import record_generation
 
@@ -107,15 +109,13 @@ def close_unstarted(
 ) -> bool:
     """Close a reply no worker will run (stopped while queued, or never queued): stored
     first, then ``done`` in its log, so a page following it ends too."""
-    record = {
-        "finish_reason": FINISH_CANCELLED if cancelled else FINISH_ERROR,
-        "usage": {"prompt_tokens": 0, "output_tokens": 0, "vision_tokens": 0},
-        "content": "",
-        "reasoning": "",
-        "error": {"code": code, "message": message} if code else None,
-        "timings": {"finished_at": timezone.now().timestamp()},
-        "worker": "",
-    }
+    ended = Outcome(
+        finish_reason=FINISH_CANCELLED if cancelled else FINISH_ERROR,
+        error_code=code,
+        error_message=message,
+        finished_at=time.time(),
+    )
+    record = ended.record(0.0, 0.0, "")
     if not record_result(generation_id, record):
         return False
     append_closing(generation_id, record)

@@ -348,15 +348,14 @@ async def generation_events(
             suspect_since = None
             if event.kind == events.TERMINAL_KIND:
                 await _record_quietly(generation_id, event.payload)
-                yield socket_event(generation_id, event.seq, event.kind, event.payload)
-                return
             yield socket_event(generation_id, event.seq, event.kind, event.payload)
+            if event.kind == events.TERMINAL_KIND:
+                return
         if batch:
             continue
         if final is not None:  # stored as final, and its log has no `done`: say so ourselves
-            if final.get("error"):
-                yield {"type": "error", "generation_id": generation_id, **final["error"]}
-            yield {"type": "done", "generation_id": generation_id, "seq": seq + 1, **final}
+            for offset, (kind, payload) in enumerate(events.closing_events(final), start=1):
+                yield socket_event(generation_id, seq + offset, kind, payload)
             return
         if time.monotonic() - silent_since < settings.INFERENCE["RECONCILE_AFTER_S"]:
             continue

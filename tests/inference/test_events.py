@@ -16,7 +16,7 @@ from inference import events, state
 def _append(gid: str, owner: str, n: int) -> list[object]:
     async def run() -> list[object]:
         client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        writer = events.AsyncEventLogWriter(client, gid, 60, owner=owner)
+        writer = events.AsyncEventLogWriter(client, gid, 60, owner)
         results: list[object] = []
         try:
             for i in range(n):

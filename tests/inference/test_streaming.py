@@ -18,7 +18,7 @@ from inference.streaming import stream_to_log
 def _run(engine: FakeRateEngine, max_tokens: int, thinking: bool = False):  # type: ignore[no-untyped-def]
     async def scenario():  # type: ignore[no-untyped-def]
         client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        writer = AsyncEventLogWriter(client, "streaming-test", 60)
+        writer = AsyncEventLogWriter(client, "streaming-test", 60, "streaming-test-worker")
         await client.delete(log_key("streaming-test"))
         request = GenerationRequest(
             "streaming-test", [ChatMessage("user", "go")], SamplingParams(max_tokens=max_tokens)
