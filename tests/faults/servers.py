@@ -253,6 +253,9 @@ class PrivatePostgres(_Server):
             if self.user is not None:
                 os.chown(folder, self.user.pw_uid, self.user.pw_gid)
                 _make_traversable(folder.parent)  # not folder itself: PGDATA must stay 0700
+        if self.user is not None:
+            # The binaries may sit in a checkout under a 0700 folder (a mktemp clone in CI).
+            _make_traversable(self.bin_dir.parent)
         if (self.data_dir / "PG_VERSION").exists():
             return
         cmd = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres"]
