@@ -62,8 +62,14 @@ def materialise_gguf(gguf: Path, cache_dir: Path) -> Path:
     return target
 
 
-def load_causal_lm(path: Path, cache_dir: Path, dtype: str = "float32") -> tuple[Any, Any]:
-    """Load (model, tokenizer) for inference from a checkpoint directory or GGUF file."""
+def load_causal_lm(
+    path: Path, cache_dir: Path, dtype: str = "float32", device: str = "cpu"
+) -> tuple[Any, Any]:
+    """Load (model, tokenizer) for inference from a checkpoint directory or GGUF file.
+
+    Block-scale FP8 checkpoints (``quantization_config.quant_method == "fp8"``, ours or
+    Qwen's published ones) load through ``engines.fp8.loader``: FP8 stays FP8 in memory.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
@@ -73,7 +79,12 @@ def load_causal_lm(path: Path, cache_dir: Path, dtype: str = "float32") -> tuple
     config = json.loads((path / "config.json").read_text())
     # Vision-language checkpoints (every published Qwen 3.5) load whole, encoder included.
     auto = AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
-    model = auto.from_pretrained(path, dtype=getattr(torch, dtype))
+    if (config.get("quantization_config") or {}).get("quant_method") == "fp8":
+        from engines.fp8.loader import load_fp8_model
+
+        return load_fp8_model(path, auto, getattr(torch, dtype), device), tokenizer
+    model: Any = auto.from_pretrained(path, dtype=getattr(torch, dtype))
+    model.to(device)
     model.eval()
     return model, tokenizer
 

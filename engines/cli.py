@@ -18,6 +18,14 @@ def main(argv: list[str] | None = None) -> None:
     synth.add_argument("--moe", action="store_true", help="routed + shared experts (qwen3_5_moe)")
     synth.add_argument("--vision", action="store_true", help="with the vision encoder")
     synth.add_argument("--seed", type=int, default=0)
+    quantise = sub.add_parser(
+        "quantize-fp8",
+        help="bf16/fp16 Qwen 3.5 checkpoint → block-scale FP8 (the format of Qwen's -FP8 releases)",
+    )
+    quantise.add_argument("src", type=Path, help="the bf16/fp16 checkpoint folder")
+    quantise.add_argument(
+        "dst", type=Path, help="where to write the FP8 checkpoint (must not exist)"
+    )
     args = parser.parse_args(argv)
     if args.command == "backends":
         from engines.registry import BACKENDS
@@ -29,3 +37,16 @@ def main(argv: list[str] | None = None) -> None:
 
         out = synthesise(args.out_dir, moe=args.moe, vision=args.vision, seed=args.seed)
         print(f"wrote {out}")
+    elif args.command == "quantize-fp8":
+        from engines.fp8.quantize import QuantiseError, quantise_checkpoint
+
+        try:
+            summary = quantise_checkpoint(args.src, args.dst, progress=print)
+        except QuantiseError as exc:
+            parser.exit(2, f"error: {exc}\n")
+        ratio = summary["bytes_out"] / summary["bytes_in"]
+        print(
+            f"wrote {args.dst}: {summary['quantised_tensors']} FP8 weights, "
+            f"{summary['kept_modules']} modules kept in high precision, "
+            f"{summary['bytes_out'] / 1e6:.1f} MB ({ratio:.2f} of the source)"
+        )

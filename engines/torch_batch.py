@@ -138,6 +138,7 @@ class BatchScheduler:
         self.context_length = context_length
         self.eos_ids = self._eos_ids()
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self.device = model.get_output_embeddings().weight.device
         self.tokens_generated = 0
         self._inbox: queue.Queue[Sequence] = queue.Queue()
         self._aborts: set[str] = set()
@@ -259,8 +260,11 @@ class BatchScheduler:
         else:
             sequence.generator.seed()
         cache = DynamicCache(config=self.model.config)
-        input_ids = torch.tensor([sequence.prompt_ids])
-        vision = sequence.prepared.vision
+        input_ids = torch.tensor([sequence.prompt_ids], device=self.device)
+        vision = {
+            key: value.to(self.device) if isinstance(value, torch.Tensor) else value
+            for key, value in (sequence.prepared.vision or {}).items()
+        }
         extra: dict[str, Any] = {}
         next_position = prompt_len
         if vision:
@@ -283,12 +287,12 @@ class BatchScheduler:
             logits_to_keep=1,
             **extra,
         )
-        seen = torch.zeros((1, self.vocab_size), dtype=torch.bool)
+        seen = torch.zeros((1, self.vocab_size), dtype=torch.bool, device=self.device)
         token = int(self._sample(output.logits[:, -1], [sequence], seen)[0])
         sequence.position = next_position
         if self._accept(sequence, token, first=True):
             return
-        mask = torch.ones((1, prompt_len), dtype=torch.long)
+        mask = torch.ones((1, prompt_len), dtype=torch.long, device=self.device)
         seen[0, token] = True
         if self._cache is None or self._mask is None or self._seen is None:
             self._cache, self._mask, self._seen = cache, mask, seen
@@ -308,11 +312,12 @@ class BatchScheduler:
     def _decode_step(self) -> None:
         assert self._mask is not None and self._seen is not None
         batch = len(self.rows)
-        self._mask = torch.cat([self._mask, torch.ones((batch, 1), dtype=torch.long)], dim=1)
+        ones = torch.ones((batch, 1), dtype=torch.long, device=self.device)
+        self._mask = torch.cat([self._mask, ones], dim=1)
         output = self.model(
-            input_ids=torch.tensor([[row.last_token] for row in self.rows]),
+            input_ids=torch.tensor([[row.last_token] for row in self.rows], device=self.device),
             attention_mask=self._mask,
-            position_ids=torch.tensor([[row.position] for row in self.rows]),
+            position_ids=torch.tensor([[row.position] for row in self.rows], device=self.device),
             past_key_values=self._cache,
             use_cache=True,
             logits_to_keep=1,
@@ -330,15 +335,17 @@ class BatchScheduler:
         self, logits: torch.Tensor, rows: list[Sequence], seen: torch.Tensor
     ) -> torch.Tensor:
         params = [row.request.params for row in rows]
+        # Draws come from each request's CPU generator (reproducible per seed on any device).
         uniforms = torch.cat([torch.rand(1, generator=row.generator) for row in rows])
+        on = {"device": self.device}
         return sample_next_tokens(
             logits,
-            temperature=torch.tensor([p.temperature for p in params]),
-            top_k=torch.tensor([p.top_k for p in params], dtype=torch.long),
-            top_p=torch.tensor([p.top_p for p in params]),
-            presence_penalty=torch.tensor([p.presence_penalty for p in params]),
+            temperature=torch.tensor([p.temperature for p in params], **on),
+            top_k=torch.tensor([p.top_k for p in params], dtype=torch.long, **on),
+            top_p=torch.tensor([p.top_p for p in params], **on),
+            presence_penalty=torch.tensor([p.presence_penalty for p in params], **on),
             seen=seen,
-            uniforms=uniforms,
+            uniforms=uniforms.to(self.device),
         )
 
     def _accept(self, row: Sequence, token: int, first: bool = False) -> bool:
@@ -380,7 +387,7 @@ class BatchScheduler:
             return
         assert self._mask is not None and self._seen is not None
         self.rows = [self.rows[i] for i in keep]
-        index = torch.tensor(keep, dtype=torch.long)
+        index = torch.tensor(keep, dtype=torch.long, device=self.device)
         select_cache_rows(self._cache, index)
         self._mask = self._mask[index]
         self._seen = self._seen[index]

@@ -3,7 +3,8 @@
 Loads a local checkpoint directory or a GGUF file (dequantised once and
 cached). Options (catalogue ``options``): ``max_batch`` (default 16),
 ``dtype`` (default float32), ``cache_dir`` for converted GGUF files,
-``threads`` for torch's intra-op thread count, ``synthesise`` (``{"moe": bool,
+``threads`` for torch's intra-op thread count, ``device`` (default ``cpu``; ``cuda``
+runs FP8 checkpoints on our Triton kernels), ``synthesise`` (``{"moe": bool,
 "vision": bool}``) to create a tiny Qwen 3.5 checkpoint at ``path`` if missing.
 """
 
@@ -38,7 +39,7 @@ class TorchEngine:
         path = resolve_model_path(spec.path)
         cache_dir = Path(options.get("cache_dir", DEFAULT_CACHE_DIR))
         self.model, self.tokenizer = load_causal_lm(
-            path, cache_dir, options.get("dtype", "float32")
+            path, cache_dir, options.get("dtype", "float32"), options.get("device", "cpu")
         )
         self.processor = load_processor(path)
         self.prompts = PromptBuilder(self.tokenizer, self.processor, {})

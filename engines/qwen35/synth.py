@@ -168,11 +168,30 @@ def synthesise(out_dir: Path, *, moe: bool, vision: bool, seed: int = 0) -> Path
     return out_dir
 
 
-def ensure_synthesised(out_dir: Path, *, moe: bool, vision: bool) -> Path:
-    """Synthesise ``out_dir`` unless an up-to-date synthesised checkpoint is there."""
-    marker = Path(out_dir) / "SYNTHESISED.json"
-    if marker.exists():
-        info = json.loads(marker.read_text())
-        if info == {"version": SYNTH_VERSION, "moe": moe, "vision": vision, "seed": 0}:
-            return Path(out_dir)
-    return synthesise(Path(out_dir), moe=moe, vision=vision)
+def ensure_synthesised(out_dir: Path, *, moe: bool, vision: bool, fp8: bool = False) -> Path:
+    """Synthesise ``out_dir`` unless an up-to-date synthesised checkpoint is there.
+
+    With ``fp8`` the checkpoint is synthesised, then quantised by our FP8 quantiser
+    (``engines.fp8.quantize``): what ``python -m engines quantize-fp8`` writes.
+    """
+    out_dir = Path(out_dir)
+    marker = out_dir / "SYNTHESISED.json"
+    wanted = {"version": SYNTH_VERSION, "moe": moe, "vision": vision, "seed": 0}
+    if fp8:
+        wanted["fp8"] = True
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return out_dir
+    if not fp8:
+        return synthesise(out_dir, moe=moe, vision=vision)
+    from engines.fp8.quantize import quantise_checkpoint
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-src-") as tmp:
+        source = synthesise(Path(tmp) / "bf16", moe=moe, vision=vision)
+        staged = Path(tmp) / "fp8"
+        quantise_checkpoint(source, staged)
+        (staged / "SYNTHESISED.json").write_text(json.dumps(wanted))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staged.rename(out_dir)
+    return out_dir
