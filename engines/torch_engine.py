@@ -5,7 +5,8 @@ cached). Options (catalogue ``options``): ``max_batch`` (default 16),
 ``dtype`` (default float32), ``cache_dir`` for converted GGUF files,
 ``threads`` for torch's intra-op thread count, ``device`` (default ``cpu``; ``cuda``
 runs FP8 checkpoints on our Triton kernels), ``synthesise`` (``{"moe": bool,
-"vision": bool}``) to create a tiny Qwen 3.5 checkpoint at ``path`` if missing.
+"vision": bool, "fp8": bool}``) to create a tiny Qwen 3.5 checkpoint at ``path`` if missing
+(with ``fp8``, quantised by ``engines.fp8.quantize``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ class TorchEngine:
             from engines.qwen35.synth import ensure_synthesised
 
             ensure_synthesised(
-                Path(spec.path), moe=bool(synth.get("moe")), vision=bool(synth.get("vision"))
+                Path(spec.path),
+                moe=bool(synth.get("moe")),
+                vision=bool(synth.get("vision")),
+                fp8=bool(synth.get("fp8")),
             )
         path = resolve_model_path(spec.path)
         cache_dir = Path(options.get("cache_dir", DEFAULT_CACHE_DIR))

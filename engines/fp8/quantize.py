@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -140,7 +141,6 @@ def quantise_checkpoint(
 ) -> dict[str, Any]:
     """Write the FP8 checkpoint for ``src`` at ``dst``; return a summary of what was done."""
     from safetensors import safe_open
-    from safetensors.torch import save_file
 
     src, dst = Path(src), Path(dst)
     config = _read_config(src)
@@ -177,7 +177,7 @@ def quantise_checkpoint(
                             quantised += 1
                         elif tensor.dtype.is_floating_point and tensor.element_size() > 1:
                             kept_modules.append(module_name(name))
-            save_file(tensors, str(staging / shard.name), metadata={**metadata, "format": "pt"})
+            _save(tensors, staging / shard.name, {**metadata, "format": "pt"})
             del tensors
             progress(f"shard {number}/{len(shards)}: {shard.name}")
 
@@ -222,3 +222,17 @@ def quantise_checkpoint(
         "bytes_out": sum((dst / shard.name).stat().st_size for shard in shards),
         "largest_shard": largest_shard,
     }
+
+
+def _save(tensors: dict[str, Any], path: Path, metadata: dict[str, str]) -> None:
+    """safetensors' writer, its I/O failures raised as the OSError they are."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as exc:
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from exc

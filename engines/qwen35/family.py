@@ -65,21 +65,34 @@ def qwen35_info(
 
 def family_entries(paths: dict[str, str], backend: str = "torch") -> list[dict[str, Any]]:
     """Catalogue entries for the published models. ``paths`` maps name → checkpoint dir;
-    a model without one is listed (for the catalogue page) but cannot be chosen."""
+    a model without one is listed (for the catalogue page) but cannot be chosen.
+
+    A ``<name>-FP8`` folder (Qwen's block-scale FP8 release, or ``python -m engines
+    quantize-fp8`` output) adds a ``<name>-fp8`` entry; the torch engine runs it on our
+    FP8 kernels with ``options.device`` set to ``cuda``, or dequantised per block on CPU.
+    """
     entries = []
     for name, total, active, moe, thinking in FAMILY:
-        entries.append(
-            {
-                "name": name.lower(),
-                "display_name": name,
-                "backend": backend,
-                "path": paths.get(name, ""),
-                "context_length": NATIVE_CONTEXT,
-                "max_output_tokens": 32_768,
-                "thinking": "on" if thinking else "off",
-                "presets": PRESETS,
-                "reasoning_parser": "think-tags",
-                "info": qwen35_info(total, active, moe, thinking),
-            }
-        )
+        variants = [(name, {})]
+        if f"{name}-FP8" in paths:
+            variants.append((f"{name}-FP8", {"dtype": "bfloat16"}))
+        for variant, options in variants:
+            info = qwen35_info(total, active, moe, thinking)
+            if variant != name:
+                info["quantisation"] = "FP8 e4m3, 128×128 block scales"
+            entries.append(
+                {
+                    "name": variant.lower(),
+                    "display_name": variant,
+                    "backend": backend,
+                    "path": paths.get(variant, ""),
+                    "context_length": NATIVE_CONTEXT,
+                    "max_output_tokens": 32_768,
+                    "thinking": "on" if thinking else "off",
+                    "presets": PRESETS,
+                    "reasoning_parser": "think-tags",
+                    "info": info,
+                    "options": options,
+                }
+            )
     return entries
