@@ -26,6 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     quantise.add_argument(
         "dst", type=Path, help="where to write the FP8 checkpoint (must not exist)"
     )
+    compare = sub.add_parser(
+        "fp8-compare",
+        help="measure an FP8 checkpoint against its source (layer cosines, greedy agreement)",
+    )
+    compare.add_argument("src", type=Path, help="the bf16/fp16 source checkpoint")
+    compare.add_argument("fp8", type=Path, help="the FP8 checkpoint made from it")
+    compare.add_argument("--device", default="cpu", help="cpu or cuda (FP8 kernels)")
+    compare.add_argument("--tokens", type=int, default=64, help="greedy tokens per prompt")
+    compare.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.command == "backends":
         from engines.registry import BACKENDS
@@ -50,3 +59,13 @@ def main(argv: list[str] | None = None) -> None:
             f"{summary['kept_modules']} modules kept in high precision, "
             f"{summary['bytes_out'] / 1e6:.1f} MB ({ratio:.2f} of the source)"
         )
+    elif args.command == "fp8-compare":
+        from engines.fp8.compare import compare_checkpoints, format_report
+
+        report = compare_checkpoints(args.src, args.fp8, args.device, args.tokens)
+        print(format_report(report))
+        misses = report.misses()
+        for miss in misses:
+            print(f"MISSED {miss}")
+        if args.check and misses:
+            raise SystemExit(1)

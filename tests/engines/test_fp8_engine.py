@@ -19,6 +19,7 @@ import torch
 from engines.base import ChatMessage, GenerationRequest, SamplingParams
 from engines.catalogue import load_catalogue
 from engines.checkpoints import load_causal_lm
+from engines.fp8.compare import PROMPTS, Report, compare_models, expert_bytes_ratio, format_report
 from engines.fp8.modules import Fp8Experts, Fp8Linear
 from engines.qwen35.synth import ensure_synthesised
 from engines.torch_engine import TorchEngine
@@ -29,16 +30,6 @@ MODELS = ROOT / ".data" / "models"
 TINY_MOE_VL = MODELS / "qwen3.5-tiny-moe-vl"  # shared with `make run`
 TINY_MOE_VL_FP8 = MODELS / "qwen3.5-tiny-moe-vl-fp8"
 DEVICE = os.environ.get("FP8_TEST_DEVICE", "cpu")  # gpu_check.sh sets cuda
-PROMPTS = [
-    "Hello",
-    "Tell me about the sea",
-    "数一数：一，二，",
-    "def fib(n):",
-    "The capital of France is",
-    "Once upon a time",
-    "Explain FP8 quantisation in one paragraph.",
-    "1, 2, 3, 4,",
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,116 +42,41 @@ def models():  # type: ignore[no-untyped-def]
     return reference, fp8, tokenizer
 
 
-def _ids(tokenizer, prompt: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    return tokenizer(prompt, return_tensors="pt").input_ids.to(DEVICE)
-
-
-def _captured(model, ids: torch.Tensor, inputs: bool = False) -> list[torch.Tensor]:  # type: ignore[no-untyped-def]
-    """Each decoder layer's output (or, with ``inputs``, each MoE block's input), by hooks."""
-    captured: list[torch.Tensor] = []
-    hooks = []
-    for layer in model.model.language_model.layers:
-        if inputs:
-            hooks.append(
-                layer.mlp.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
-            )
-        else:
-            hooks.append(
-                layer.register_forward_hook(
-                    lambda _m, _i, out: captured.append(
-                        (out[0] if isinstance(out, tuple) else out).float().cpu()
-                    )
-                )
-            )
-    try:
-        with torch.no_grad():
-            model(input_ids=ids)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return captured
-
-
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.float().cpu().flatten(), b.float().cpu().flatten()
-    return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
-
-
 def test_the_fp8_checkpoint_keeps_fp8_in_memory(models) -> None:  # type: ignore[no-untyped-def]
     reference, fp8, _ = models
     experts = [m for m in fp8.modules() if isinstance(m, Fp8Experts)]
     linears = [m for m in fp8.modules() if isinstance(m, Fp8Linear)]
+    # 4 MoE blocks; 4 × 3 shared-expert + 3 × 3 DeltaNet + 1 × 4 attention projections.
     assert len(experts) == 4 and len(linears) == 25
-    fp8_bytes = sum(p.numel() * p.element_size() for m in experts for p in m.parameters())
-    bf16_bytes = sum(
-        p.numel() * 2
-        for m in reference.modules()
-        if type(m).__name__.endswith("Experts")
-        for p in m.parameters()
-    )
-    ratio = fp8_bytes / bf16_bytes
-    print(f"expert weight bytes: FP8 {fp8_bytes} / bf16 {bf16_bytes} = {ratio:.3f}")
-    assert ratio <= 0.52
     assert all(m.gate_proj.dtype == torch.float8_e4m3fn for m in experts)
+    assert all(m.weight.dtype == torch.float8_e4m3fn for m in linears)
+    ratio = expert_bytes_ratio(reference, fp8)
+    print(f"routed-expert weight bytes, FP8 / bf16: {ratio:.3f}")
+    assert ratio <= 0.52
 
 
-def test_every_layer_output_matches_bf16(models) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def report(models) -> Report:  # type: ignore[no-untyped-def]
     reference, fp8, tokenizer = models
-    worst = 1.0
-    for prompt in PROMPTS:
-        ids = _ids(tokenizer, prompt)
-        outputs = zip(_captured(reference, ids), _captured(fp8, ids), strict=True)
-        worst = min(worst, *(_cosine(a, b) for a, b in outputs))
-    print(f"worst decoder-layer output cosine over {len(PROMPTS)} prompts: {worst:.5f}")
-    assert worst >= 0.99
+    measured = compare_models(reference, fp8, tokenizer, PROMPTS, tokens=64)
+    print(format_report(measured))
+    return measured
 
 
-def test_every_moe_block_matches_bf16_on_the_same_input(models) -> None:  # type: ignore[no-untyped-def]
-    """Each MoE block (routed FP8 experts + FP8 shared expert) against its bf16 self.
-
-    Both get the bf16 model's input to that block, so both route alike (the router stays
-    bf16): what differs is FP8 alone. Fed each model's own input instead, a token whose
-    top-2 experts are near-tied can switch expert; bf16 against float32 does the same.
-    """
-    reference, fp8, tokenizer = models
-    worst = 1.0
-    for prompt in PROMPTS:
-        block_inputs = _captured(reference, _ids(tokenizer, prompt), inputs=True)
-        pairs = zip(reference.model.language_model.layers, fp8.model.language_model.layers)
-        with torch.no_grad():
-            for (want_layer, got_layer), x in zip(pairs, block_inputs, strict=True):
-                worst = min(worst, _cosine(want_layer.mlp(x), got_layer.mlp(x)))
-    print(f"worst MoE block cosine over {len(PROMPTS)} prompts: {worst:.5f}")
-    assert worst >= 0.99
+def test_every_decoder_layer_output_matches_bf16(report: Report) -> None:
+    assert report.worst_layer_cosine >= 0.99
 
 
-def test_greedy_tokens_agree_with_bf16(models) -> None:  # type: ignore[no-untyped-def]
-    """8 prompts × 64 greedy tokens from the bf16 model; the FP8 model, given the same
-    prefix, picks the same next token at ≥ 90% of positions.
+def test_every_moe_block_matches_bf16_on_the_same_input(report: Report) -> None:
+    assert report.worst_moe_cosine is not None and report.worst_moe_cosine >= 0.99
 
-    Positions are compared on the bf16 model's sequence (teacher-forced): with random
-    weights the top two logits are often within FP8 rounding of each other, and a free-
-    running comparison would count every token after the first such tie as a miss.
-    """
-    reference, fp8, tokenizer = models
-    agree = free_agree = total = 0
-    for prompt in PROMPTS:
-        ids = _ids(tokenizer, prompt)
-        with torch.no_grad():
-            want = reference.generate(
-                ids, max_new_tokens=64, min_new_tokens=64, do_sample=False, top_p=None, top_k=None
-            )
-            got = fp8(input_ids=want).logits[0, ids.shape[1] - 1 : -1].argmax(-1)
-            free = fp8.generate(
-                ids, max_new_tokens=64, min_new_tokens=64, do_sample=False, top_p=None, top_k=None
-            )
-        continuation = want[0, ids.shape[1] :]
-        agree += int((got == continuation).sum())
-        free_agree += int((free[0, ids.shape[1] :] == continuation).sum())
-        total += continuation.numel()
-    print(f"greedy agreement: {agree}/{total} teacher-forced, {free_agree}/{total} free-running")
-    assert total == 8 * 64
-    assert agree / total >= 0.9
+
+def test_greedy_tokens_agree_with_bf16(report: Report) -> None:
+    """8 prompts × 64 greedy tokens: the FP8 model, given the bf16 model's prefix, picks
+    the same next token at ≥ 90% of positions (why teacher-forced: engines.fp8.compare)."""
+    assert report.positions == 8 * 64
+    assert report.greedy_agreement >= 0.9
+    assert report.misses() == []
 
 
 def _image(tmp_path: Path) -> Path:

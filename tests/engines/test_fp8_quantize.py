@@ -228,6 +228,18 @@ def test_the_command_quantises_and_reports(tmp_path: Path, qwen_upload: Path) ->
     # 4 layers × 8 experts × 3 + shared experts 4 × 3 + attention 3 × 3 (DeltaNet) + 1 × 4
     assert re.search(r"wrote .*out: 121 FP8 weights", result.stdout), result.stdout
     assert (tmp_path / "out" / "config.json").exists()
+    # An operator checks the result against its source with one more command.
+    compared = subprocess.run(
+        [sys.executable, "-m", "engines", "fp8-compare", str(qwen_upload), str(tmp_path / "out")]
+        + ["--tokens", "4", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert re.search(r"worst_layer_cosine: 0\.99\d\d", compared.stdout), compared.stdout
+    assert "expert_bytes_ratio: 0.50" in compared.stdout
 
 
 def test_bad_input_gets_a_clear_error_and_no_output(
