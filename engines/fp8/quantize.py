@@ -114,21 +114,31 @@ def _survey(shards: list[Path]) -> tuple[int, int]:
     return total, max(shard.stat().st_size for shard in shards)
 
 
-def _convert(key: str, tensor: Any) -> Iterator[tuple[str, Any]]:
+def _convert(key: str, handle: Any) -> Iterator[tuple[str, Any]]:
+    """The output tensors for source tensor ``key`` of the open shard ``handle``.
+
+    Fused expert tensors are read one expert at a time from the memory-mapped shard, so
+    the largest source tensor is never copied whole.
+    """
     fused = FUSED_EXPERTS.match(key)
-    if fused and tensor.ndim == 3:
-        half = tensor.shape[1] // 2
-        for expert in range(tensor.shape[0]):
+    piece = handle.get_slice(key)
+    shape = piece.get_shape()
+    if fused and len(shape) == 3:
+        half = shape[1] // 2
+        for expert in range(shape[0]):
             if fused["kind"] == "gate_up_proj":  # [gate; up], as transformers chunks it
-                pieces = [("gate_proj", tensor[expert, :half]), ("up_proj", tensor[expert, half:])]
+                both = piece[expert : expert + 1][0]
+                pieces = [("gate_proj", both[:half]), ("up_proj", both[half:])]
             else:
-                pieces = [("down_proj", tensor[expert])]
+                pieces = [("down_proj", piece[expert : expert + 1][0])]
             for proj, weight in pieces:
                 name = f"{fused['prefix']}.{expert}.{proj}.weight"
                 q, s = quantise_blocks(weight)
                 yield name, q
                 yield scale_name(name), s
-    elif is_quantised_weight(key) and tensor.ndim == 2:
+        return
+    tensor = handle.get_tensor(key)
+    if is_quantised_weight(key) and tensor.ndim == 2:
         q, s = quantise_blocks(tensor)
         yield key, q
         yield scale_name(key), s
@@ -170,7 +180,7 @@ def quantise_checkpoint(
             with safe_open(str(shard), framework="pt") as f:
                 metadata = f.metadata() or {}
                 for key in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                    for name, tensor in _convert(key, f.get_tensor(key)):
+                    for name, tensor in _convert(key, f):
                         tensors[name] = tensor
                         weight_map[name] = shard.name
                         if name.endswith("_scale_inv"):

@@ -73,7 +73,7 @@ def family_entries(paths: dict[str, str], backend: str = "torch") -> list[dict[s
     """
     entries = []
     for name, total, active, moe, thinking in FAMILY:
-        variants = [(name, {})]
+        variants: list[tuple[str, dict[str, Any]]] = [(name, {})]
         if f"{name}-FP8" in paths:
             variants.append((f"{name}-FP8", {"dtype": "bfloat16"}))
         for variant, options in variants:
