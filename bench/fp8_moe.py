@@ -13,7 +13,8 @@ Times are medians of CUDA-event-timed runs; the FP8 kernel is also timed inside 
 graph (launch overhead gone), which is the figure its bandwidth is computed from:
 bytes = the FP8 weights and block scales of the experts the tokens hit + activations,
 as a fraction of the GPU's peak HBM bandwidth (H200: 4.8 TB/s, NVIDIA's figure).
-Targets (H200): ≥ 1.6× bf16 up to 64 tokens, ≥ 50% of peak bandwidth at 1 token.
+Targets (H200): ≥ 1.6× the faster bf16 baseline up to 64 tokens, ≥ 50% of peak
+bandwidth at 1 token (the graphed time); the script exits 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -186,8 +187,13 @@ def bench_model(
         )
         if cosine < 0.99:
             failures.append(f"{name} {tokens} tokens: cosine to bf16 {cosine:.4f} < 0.99")
-        if not smoke and tokens <= 64 and speedup < 1.6:
-            failures.append(f"{name} {tokens} tokens: {speedup:.2f}× the bf16 loop < 1.6×")
+        # Held against the faster bf16 baseline: vLLM's authors would not count a win
+        # over a per-expert Python loop that torch's grouped GEMM already beats.
+        best_bf16 = min(t_loop, t_grouped) if t_grouped is not None else t_loop
+        if not smoke and tokens <= 64 and best_bf16 / t_fp8 < 1.6:
+            failures.append(
+                f"{name} {tokens} tokens: {best_bf16 / t_fp8:.2f}× the faster bf16 path < 1.6×"
+            )
         if not smoke and tokens == 1 and fraction < 0.5:
             failures.append(f"{name} 1 token: {fraction:.0%} of peak bandwidth < 50%")
     return failures

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("fp8", type=Path, help="the FP8 checkpoint made from it")
     compare.add_argument("--device", default="cpu", help="cpu or cuda (FP8 kernels)")
     compare.add_argument("--tokens", type=int, default=64, help="greedy tokens per prompt")
+    compare.add_argument("--prompts", type=int, default=8, help="how many of the 8 prompts")
     compare.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.command == "backends":
@@ -47,8 +48,13 @@ def main(argv: list[str] | None = None) -> None:
         out = synthesise(args.out_dir, moe=args.moe, vision=args.vision, seed=args.seed)
         print(f"wrote {out}")
     elif args.command == "quantize-fp8":
+        import signal
+        import sys
+
         from engines.fp8.quantize import QuantiseError, quantise_checkpoint
 
+        # SIGTERM unwinds like Ctrl-C, so the staging folder is removed on the way out.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
         try:
             summary = quantise_checkpoint(args.src, args.dst, progress=print)
         except QuantiseError as exc:
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "fp8-compare":
         from engines.fp8.compare import compare_checkpoints, format_report
 
-        report = compare_checkpoints(args.src, args.fp8, args.device, args.tokens)
+        report = compare_checkpoints(args.src, args.fp8, args.device, args.tokens, args.prompts)
         print(format_report(report))
         misses = report.misses()
         for miss in misses:

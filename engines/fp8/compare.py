@@ -151,13 +151,13 @@ def compare_models(
 
 
 def compare_checkpoints(
-    source: Path, quantised: Path, device: str = "cpu", tokens: int = 64
+    source: Path, quantised: Path, device: str = "cpu", tokens: int = 64, prompts: int = 8
 ) -> Report:
     from engines.checkpoints import DEFAULT_CACHE_DIR, load_causal_lm
 
     reference, tokenizer = load_causal_lm(source, DEFAULT_CACHE_DIR, "bfloat16", device)
     fp8, _ = load_causal_lm(quantised, DEFAULT_CACHE_DIR, "bfloat16", device)
-    return compare_models(reference, fp8, tokenizer, tokens=tokens)
+    return compare_models(reference, fp8, tokenizer, PROMPTS[:prompts], tokens=tokens)
 
 
 def format_report(report: Report) -> str:

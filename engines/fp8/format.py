@@ -88,6 +88,8 @@ def is_fp8_config(config: dict[str, Any]) -> bool:
 def check_fp8_config(config: dict[str, Any]) -> None:
     """Refuse FP8 checkpoints in a layout we do not run (per-tensor scales, other blocks)."""
     quant = config["quantization_config"]
+    if quant.get("fmt", "e4m3") != "e4m3":
+        raise ValueError(f"only e4m3 FP8 checkpoints are supported; this one is {quant['fmt']!r}")
     if list(quant.get("weight_block_size") or []) != [BLOCK, BLOCK]:
         raise ValueError(
             f"only 128×128 block-scale FP8 checkpoints are supported; this one has "

@@ -17,13 +17,16 @@ Design (ARCHITECTURE.md, "FP8 MoE kernel", has the why):
    routing is the dense FP8 linear layer (``fp8_linear``).
 
 Rounding to e4m3 goes through ``_round_e4m3`` (exact round-to-nearest-even in fp32
-integer arithmetic) before the cast, so the cast itself never rounds: the result is the
-same on a GPU and in Triton's CPU interpreter (TRITON_INTERPRET=1), whose own float→e4m3
-cast drops the carry when the mantissa rounds up. The CPU tests run these kernels there.
+integer arithmetic) before the cast, so the cast itself never rounds, and the scale
+divisions are correctly rounded (``div_rn``; Triton's ``/`` is approximate on a GPU): the
+result is the same on a GPU, in torch, and in Triton's CPU interpreter (TRITON_INTERPRET=1),
+whose own float→e4m3 cast drops the carry when the mantissa rounds up. The CPU tests run
+these kernels there.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +36,8 @@ import triton.language as tl
 from engines.fp8.format import BLOCK
 
 GROUP = BLOCK  # activation quantisation group = weight block = K step
+# Kernels defined while TRITON_INTERPRET=1 run on CPU tensors, in Triton's interpreter.
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 EPS = 1e-10
 
 
@@ -92,13 +97,13 @@ def _round_e4m3(v):
 def _quantise_rows_kernel(
     x_ptr, q_ptr, s_ptr, K, stride_xm, stride_qm, stride_sm, GROUP_K: tl.constexpr
 ):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)  # rows × K can pass 2^31 in a long prefill
     group = tl.program_id(1)
     offs = group * GROUP_K + tl.arange(0, GROUP_K)
     mask = offs < K
     x = tl.load(x_ptr + row * stride_xm + offs, mask=mask, other=0.0).to(tl.float32)
-    scale = tl.maximum(tl.max(tl.abs(x)), 1e-10) / 448.0
-    q = _round_e4m3(tl.clamp(x / scale, -448.0, 448.0))
+    scale = tl.math.div_rn(tl.maximum(tl.max(tl.abs(x)), 1e-10), 448.0)
+    q = _round_e4m3(tl.clamp(tl.math.div_rn(x, scale), -448.0, 448.0))
     tl.store(q_ptr + row * stride_qm + offs, q.to(q_ptr.dtype.element_ty), mask=mask)
     tl.store(s_ptr + row * stride_sm + group, scale)
 
@@ -195,8 +200,8 @@ def _gate_up_kernel(
     # silu(gate) * up, then this row's 128-wide group quantised for the down projection.
     hidden = acc_gate / (1.0 + tl.exp(-acc_gate)) * acc_up
     hidden = tl.where(n_mask[None, :], hidden, 0.0)
-    scale = tl.maximum(tl.max(tl.abs(hidden), axis=1), 1e-10) / 448.0
-    q = _round_e4m3(tl.clamp(hidden / scale[:, None], -448.0, 448.0))
+    scale = tl.math.div_rn(tl.maximum(tl.max(tl.abs(hidden), axis=1), 1e-10), 448.0)
+    q = _round_e4m3(tl.clamp(tl.math.div_rn(hidden, scale[:, None]), -448.0, 448.0))
     pair64 = pair.to(tl.int64)
     o_ptrs = o_ptr + pair64[:, None] * stride_om + offs_n[None, :]
     tl.store(o_ptrs, q.to(o_ptr.dtype.element_ty), mask=valid[:, None] & n_mask[None, :])
@@ -274,8 +279,11 @@ def block_m_for(pairs: int, num_experts: int) -> int:
     return 64
 
 
-def _launch_config(block_m: int) -> dict[str, int]:
-    return {"num_warps": 4 if block_m <= 32 else 8, "num_stages": 3}
+def _launch_config(block_m: int, device: torch.device) -> dict[str, int]:
+    # Three stages of two 128×128 FP8 weight tiles and an activation tile need ~100-120 KB
+    # of shared memory: Hopper and Blackwell have it, Ada (sm_89, ~99 KB) gets two.
+    stages = 3 if device.type != "cuda" or torch.cuda.get_device_capability(device) >= (9, 0) else 2
+    return {"num_warps": 4 if block_m <= 32 else 8, "num_stages": stages}
 
 
 def fused_moe_fp8(
@@ -304,7 +312,7 @@ def fused_moe_fp8(
     block_m = block_m_for(pairs, num_experts)
     routing = align_routing(topk_ids, num_experts, block_m)
     num_m_blocks = routing.sorted_ids.numel() // block_m
-    launch = _launch_config(block_m)
+    launch = _launch_config(block_m, x.device)
 
     a, a_scale = quantise_rows(x)
     h = torch.empty((pairs, inter), dtype=torch.float8_e4m3fn, device=x.device)
@@ -387,7 +395,20 @@ def _launch_grouped(
         BLOCK_K=BLOCK,
         GROUP_M=8,
         ROUTED=routed,
-        **_launch_config(routing.block_m),
+        **_launch_config(routing.block_m, a.device),
+    )
+
+
+def _dense_routing(tokens: int, block_m: int, device: torch.device) -> Routing:
+    """Every row to the one expert, in order: what ``align_routing`` gives, without sorting."""
+    length = -(-tokens // block_m) * block_m
+    rows = torch.arange(length, dtype=torch.int32, device=device)
+    return Routing(
+        sorted_ids=rows.masked_fill_(rows >= tokens, tokens),
+        expert_ids=torch.zeros(length // block_m, dtype=torch.int32, device=device),
+        total=torch.full((1,), length, dtype=torch.int32, device=device),
+        block_m=block_m,
+        pairs=tokens,
     )
 
 
@@ -401,15 +422,16 @@ def fp8_linear(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -> to
     if tokens:
         a, a_scale = quantise_rows(rows)
         block_m = 16 if tokens <= 16 else 64
-        routing = align_routing(
-            torch.zeros((tokens, 1), dtype=torch.int64, device=x.device), 1, block_m
-        )
+        routing = _dense_routing(tokens, block_m, x.device)
         _launch_grouped(a, a_scale, weight[None], scale[None], out, None, routing, routed=False)
     return out.to(x.dtype).view(*shape[:-1], out_features)
 
 
 def supported(device: torch.device) -> bool:
-    """FP8 tensor-core dot products need compute capability 8.9 (Ada) or newer."""
-    if device.type != "cuda":
+    """e4m3fn tensor-core dot products: NVIDIA compute capability 8.9 (Ada) or newer.
+
+    ROCm devices also answer to "cuda" but use the e4m3fnuz variant on MI300: not these.
+    """
+    if device.type != "cuda" or torch.version.hip is not None:
         return False
     return torch.cuda.get_device_capability(device) >= (8, 9)

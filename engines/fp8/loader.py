@@ -153,7 +153,13 @@ def load_fp8_model(path: Path, auto_class: Any, dtype: torch.dtype, device: str)
                         )
                         target = getattr(module, attr)
                     tensor = f.get_tensor(key)
-                    target.data[int(match["expert"])].copy_(tensor.to(target.dtype))
+                    expert = int(match["expert"])
+                    if expert >= module.num_experts or tensor.shape != target.shape[1:]:
+                        raise ValueError(
+                            f"{key}: shape {tuple(tensor.shape)} does not fit the model's "
+                            f"{module.num_experts} experts of {tuple(target.shape[1:])}"
+                        )
+                    target.data[expert].copy_(tensor.to(target.dtype))
                     filled[module_name, attr] = filled.get((module_name, attr), 0) + 1
                     continue
                 name = _model_name(key, model_names)

@@ -7,6 +7,7 @@ On a CUDA device of compute capability 8.9 or newer they run our Triton kernels
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -17,11 +18,18 @@ from engines.fp8.format import dequantise_blocks, scale_shape
 
 
 def _kernels_for(tensor: torch.Tensor) -> Any:
-    """The Triton kernels module when ``tensor`` lives where they run, else None."""
-    if tensor.device.type != "cuda":
+    """The Triton kernels module when ``tensor`` lives where they run, else None.
+
+    ``ENGINES_FP8_KERNELS=interpret`` with ``TRITON_INTERPRET=1`` runs them on CPU tensors
+    in Triton's interpreter (slow): how the tests check the GPU path's numbers without one.
+    """
+    on_cpu_by_request = os.environ.get("ENGINES_FP8_KERNELS") == "interpret"
+    if tensor.device.type != "cuda" and not on_cpu_by_request:
         return None
     from engines.fp8 import kernels
 
+    if tensor.device.type != "cuda":
+        return kernels if kernels.INTERPRETED else None
     return kernels if kernels.supported(tensor.device) else None
 
 

@@ -97,7 +97,28 @@ def _nbytes(shape: list[int], dtype: str) -> int:
     return count * _BYTES.get(dtype, 4)
 
 
-def _survey(shards: list[Path]) -> tuple[int, int]:
+def _text_config(config: dict[str, Any]) -> dict[str, Any]:
+    text: dict[str, Any] = config.get("text_config") or config
+    return text
+
+
+def _check_fused(key: str, shape: list[int], text: dict[str, Any]) -> None:
+    """A fused expert tensor must be [E, 2I, H] (gate_up) or [E, H, I] (down), per the config."""
+    experts, hidden = text.get("num_experts"), text.get("hidden_size")
+    inter = text.get("moe_intermediate_size")
+    if experts is None or hidden is None or inter is None:
+        raise QuantiseError(f"{key} holds fused experts but config.json does not describe them")
+    want = (
+        [experts, 2 * inter, hidden] if key.endswith("gate_up_proj") else [experts, hidden, inter]
+    )
+    if shape != want:
+        raise QuantiseError(
+            f"{key} has shape {shape}; config.json's experts need {want} "
+            "(experts, output, input): not a layout this quantiser knows"
+        )
+
+
+def _survey(shards: list[Path], text: dict[str, Any]) -> tuple[int, int]:
     """(bytes the output will take, bytes of the largest source shard); refuses FP8 input."""
     from safetensors import safe_open
 
@@ -109,6 +130,8 @@ def _survey(shards: list[Path]) -> tuple[int, int]:
                 dtype = piece.get_dtype()
                 if dtype.startswith("F8"):
                     raise QuantiseError(f"{shard.name} already holds FP8 tensors ({key})")
+                if FUSED_EXPERTS.match(key):
+                    _check_fused(key, list(piece.get_shape()), text)
                 for _, shape, out_dtype in _plan(key, list(piece.get_shape()), dtype):
                     total += _nbytes(shape, out_dtype)
     return total, max(shard.stat().st_size for shard in shards)
@@ -160,7 +183,14 @@ def quantise_checkpoint(
         raise QuantiseError(str(exc)) from exc
     if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
         raise QuantiseError(f"{dst} already exists; remove it or choose another folder")
-    out_bytes, largest_shard = _survey(shards)
+    if dst.resolve().is_relative_to(src.resolve()):
+        raise QuantiseError(f"{dst} is inside the source checkpoint {src}; write it elsewhere")
+    out_bytes, largest_shard = _survey(shards, _text_config(config))
+    out_bytes += sum(
+        item.stat().st_size
+        for item in src.rglob("*")
+        if item.is_file() and not item.name.endswith(".safetensors")
+    )
     dst.parent.mkdir(parents=True, exist_ok=True)
     needed = out_bytes + SPACE_MARGIN
     free = shutil.disk_usage(dst.parent).free

@@ -136,3 +136,23 @@ def test_a_catalogue_entry_serves_the_fp8_checkpoint(tmp_path: Path) -> None:
         assert engine.info().extra["vision"] is True
     finally:
         engine.close()
+
+
+def test_a_dense_text_only_checkpoint_quantises_and_runs(tmp_path: Path) -> None:
+    """The dense models (Qwen3.5-27B down to 0.8B) take the same path without experts."""
+    from engines.fp8.quantize import quantise_checkpoint
+    from engines.qwen35.synth import synthesise
+
+    source = synthesise(tmp_path / "dense", moe=False, vision=False)
+    quantise_checkpoint(source, tmp_path / "dense-fp8")
+    reference, tokenizer = load_causal_lm(source, MODELS, "bfloat16", DEVICE)
+    fp8, _ = load_causal_lm(tmp_path / "dense-fp8", MODELS, "bfloat16", DEVICE)
+    linears = [name for name, m in fp8.named_modules() if isinstance(m, Fp8Linear)]
+    # 4 layers: dense MLP gate/up/down everywhere, 3 DeltaNet + 1 attention layer.
+    assert len(linears) == 4 * 3 + 3 * 3 + 4
+    assert not any(isinstance(m, Fp8Experts) for m in fp8.modules())
+    measured = compare_models(reference, fp8, tokenizer, PROMPTS[:4], tokens=16)
+    print(format_report(measured))
+    assert measured.worst_moe_cosine is None and measured.expert_bytes_ratio is None
+    assert measured.worst_layer_cosine >= 0.99
+    assert measured.greedy_agreement >= 0.9

@@ -29,6 +29,10 @@ from engines.fp8.format import BLOCK, dequantise_blocks, quantise_blocks  # noqa
 from engines.fp8.modules import Fp8Experts  # noqa: E402
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+assert DEVICE.type == "cuda" or kernels.INTERPRETED, (
+    "engines.fp8.kernels was imported before TRITON_INTERPRET=1 was set: on CPU its "
+    "kernels would be compiled for a GPU"
+)
 
 # (tokens, hidden, intermediate, experts, top_k, routing): the shapes a user's model and
 # batch produce, kept small enough for the interpreter.
@@ -39,6 +43,8 @@ CASES = [
     ("ragged: most tokens on one expert, most experts empty", 40, 256, 128, 32, 2, "skewed"),
     ("tiny model shapes (hidden 64, intermediate 32)", 9, 64, 32, 8, 2, "uniform"),
     ("more tokens than a tile on one expert", 70, 128, 128, 4, 1, "skewed"),
+    ("prefill: 32-row tiles", 100, 128, 128, 4, 1, "uniform"),
+    ("prefill: 64-row tiles, 8 warps", 300, 128, 128, 4, 1, "uniform"),
 ]
 
 
