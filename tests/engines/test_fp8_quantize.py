@@ -268,6 +268,20 @@ def test_bad_input_gets_a_clear_error_and_no_output(
     assert empty.returncode == 2 and "holds no model.safetensors" in empty.stderr
     _nothing_left(dst)
 
+    inside = _cli(str(qwen_upload), str(qwen_upload / "fp8"))
+    assert inside.returncode == 2 and "inside the source checkpoint" in inside.stderr
+    assert not (qwen_upload / "fp8").exists()
+
+    transposed = tmp_path / "transposed"
+    tensors = {"model.language_model.layers.0.mlp.experts.down_proj": torch.zeros(8, 32, 64)}
+    _write_source(transposed, tensors, qwen_upload, shards=1)
+    wrong_shape = _cli(str(transposed), str(dst))
+    assert (
+        wrong_shape.returncode == 2
+        and "config.json's experts need [8, 64, 32]" in wrong_shape.stderr
+    )
+    _nothing_left(dst)
+
     dst.mkdir()
     (dst / "keep.txt").write_text("mine")
     taken = _cli(str(qwen_upload), str(dst))
