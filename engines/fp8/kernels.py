@@ -135,6 +135,28 @@ def _block_coordinates(pid, num_m_blocks, num_n_blocks, GROUP_M: tl.constexpr):
 
 
 @triton.jit
+def _tile_rows(
+    pid_m,
+    pid_n,
+    sorted_ids_ptr,
+    expert_ids_ptr,
+    num_pairs,
+    N,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """A tile's sorted pair indices (0 where padding), which are real, its expert, its columns."""
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    pair = tl.load(sorted_ids_ptr + offs_m)
+    valid = pair < num_pairs
+    pair = tl.where(valid, pair, 0).to(tl.int64)
+    expert = tl.load(expert_ids_ptr + pid_m).to(tl.int64)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    return pair, valid, expert, offs_n, offs_n < N, tl.arange(0, BLOCK_K)
+
+
+@triton.jit
 def _gate_up_kernel(
     a_ptr,
     a_scale_ptr,
@@ -168,18 +190,13 @@ def _gate_up_kernel(
     pid_m, pid_n = _block_coordinates(tl.program_id(0), num_m_blocks, tl.cdiv(N, BLOCK_N), GROUP_M)
     if pid_m * BLOCK_M >= tl.load(total_ptr):
         return
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    pair = tl.load(sorted_ids_ptr + offs_m)
-    valid = pair < num_pairs
-    token = tl.where(valid, pair // top_k, 0)
-    expert = tl.load(expert_ids_ptr + pid_m).to(tl.int64)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    n_mask = offs_n < N
-    offs_k = tl.arange(0, BLOCK_K)
-
-    a_ptrs = a_ptr + token[:, None].to(tl.int64) * stride_am + offs_k[None, :]
+    pair, valid, expert, offs_n, n_mask, offs_k = _tile_rows(
+        pid_m, pid_n, sorted_ids_ptr, expert_ids_ptr, num_pairs, N, BLOCK_M, BLOCK_N, BLOCK_K
+    )
+    token = pair // top_k  # activations are per token; outputs per (token, k) pair
+    a_ptrs = a_ptr + token[:, None] * stride_am + offs_k[None, :]
     w_off = expert * stride_we + offs_n[None, :].to(tl.int64) * stride_wn + offs_k[:, None]
-    a_scale_ptrs = a_scale_ptr + token.to(tl.int64) * stride_asm
+    a_scale_ptrs = a_scale_ptr + token * stride_asm
     s_off = expert * stride_se + pid_n * stride_sn  # BLOCK_N == 128: one scale row per tile
 
     acc_gate = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -202,10 +219,9 @@ def _gate_up_kernel(
     hidden = tl.where(n_mask[None, :], hidden, 0.0)
     scale = tl.math.div_rn(tl.maximum(tl.max(tl.abs(hidden), axis=1), 1e-10), 448.0)
     q = _round_e4m3(tl.clamp(tl.math.div_rn(hidden, scale[:, None]), -448.0, 448.0))
-    pair64 = pair.to(tl.int64)
-    o_ptrs = o_ptr + pair64[:, None] * stride_om + offs_n[None, :]
+    o_ptrs = o_ptr + pair[:, None] * stride_om + offs_n[None, :]
     tl.store(o_ptrs, q.to(o_ptr.dtype.element_ty), mask=valid[:, None] & n_mask[None, :])
-    tl.store(o_scale_ptr + pair64 * stride_osm + pid_n, scale, mask=valid)
+    tl.store(o_scale_ptr + pair * stride_osm + pid_n, scale, mask=valid)
 
 
 @triton.jit
@@ -239,15 +255,9 @@ def _grouped_gemm_kernel(
     pid_m, pid_n = _block_coordinates(tl.program_id(0), num_m_blocks, tl.cdiv(N, BLOCK_N), GROUP_M)
     if pid_m * BLOCK_M >= tl.load(total_ptr):
         return
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    row = tl.load(sorted_ids_ptr + offs_m)
-    valid = row < num_pairs
-    row = tl.where(valid, row, 0).to(tl.int64)
-    expert = tl.load(expert_ids_ptr + pid_m).to(tl.int64)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    n_mask = offs_n < N
-    offs_k = tl.arange(0, BLOCK_K)
-
+    row, valid, expert, offs_n, n_mask, offs_k = _tile_rows(
+        pid_m, pid_n, sorted_ids_ptr, expert_ids_ptr, num_pairs, N, BLOCK_M, BLOCK_N, BLOCK_K
+    )
     a_ptrs = a_ptr + row[:, None] * stride_am + offs_k[None, :]
     w_off = expert * stride_we + offs_n[None, :].to(tl.int64) * stride_wn + offs_k[:, None]
     a_scale_ptrs = a_scale_ptr + row * stride_asm

@@ -26,6 +26,7 @@ from engines.fp8.compare import PROMPTS, Report, compare_models, expert_bytes_ra
 from engines.fp8.modules import Fp8Experts, Fp8Linear
 from engines.qwen35.synth import ensure_synthesised
 from engines.torch_engine import TorchEngine
+from tests.engines.test_qwen35_engine import _image_file
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,14 +123,6 @@ def test_the_gpu_path_on_cpu_matches_bf16(models) -> None:  # type: ignore[no-un
     assert float(figures["greedy_agreement"]) >= 0.8
 
 
-def _image(tmp_path: Path) -> Path:
-    from PIL import Image
-
-    path = tmp_path / "red.png"
-    Image.new("RGB", (64, 48), (200, 20, 20)).save(path)
-    return path
-
-
 def test_a_catalogue_entry_serves_the_fp8_checkpoint(tmp_path: Path) -> None:
     spec = load_catalogue(
         [
@@ -166,7 +159,7 @@ def test_a_catalogue_entry_serves_the_fp8_checkpoint(tmp_path: Path) -> None:
                 run(
                     "image",
                     [
-                        {"type": "image", "path": str(_image(tmp_path))},
+                        {"type": "image", "path": str(_image_file(tmp_path))},
                         {"type": "text", "text": "What colour is this?"},
                     ],
                 ),
