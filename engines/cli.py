@@ -36,6 +36,18 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("--tokens", type=int, default=64, help="greedy tokens per prompt")
     compare.add_argument("--prompts", type=int, default=8, help="how many of the 8 prompts")
     compare.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    build = sub.add_parser(
+        "build",
+        help="write a TensorRT-LLM engine directory for a published model and GPU profile",
+    )
+    build.add_argument("model", help="e.g. qwen3.5-35b-a3b")
+    build.add_argument("out", type=Path, help="the engine directory to write (must not exist)")
+    build.add_argument("--gpu", required=True, choices=["h100", "h200", "b200"])
+    build.add_argument("--gpus", type=int, default=1, help="GPU count: 1, 2, 4 or 8")
+    build.add_argument("--quant", default="bf16", choices=["fp8", "bf16"])
+    build.add_argument("--checkpoint", type=Path, help="the checkpoint folder to link")
+    profiles = sub.add_parser("profiles", help="the recommended GPU profile per model (markdown)")
+    profiles.add_argument("--quant", default="fp8", choices=["fp8", "bf16"])
     args = parser.parse_args(argv)
     if args.command == "backends":
         from engines.registry import BACKENDS
@@ -75,3 +87,23 @@ def main(argv: list[str] | None = None) -> None:
             print(f"MISSED {miss}")
         if args.check and misses:
             raise SystemExit(1)
+    elif args.command == "build":
+        from engines.trtllm.build import BuildError, build_engine_dir
+
+        try:
+            manifest = build_engine_dir(
+                args.model, args.gpu, args.gpus, args.quant, args.out, args.checkpoint
+            )
+        except BuildError as exc:
+            parser.exit(2, f"error: {exc}\n")
+        plan = manifest["memory_plan"]
+        print(
+            f"wrote {args.out}: {manifest['model']} {args.quant} on {args.gpus}× {args.gpu}; "
+            f"weights {plan['weights_gb_per_gpu']} GB/GPU, KV cache {plan['kv_cache_gb_per_gpu']} "
+            f"GB/GPU, {plan['max_sequences']['32k']} sequences at 32K, "
+            f"{plan['max_sequences']['256k']} at 262K"
+        )
+    elif args.command == "profiles":
+        from engines.trtllm.build import profile_table
+
+        print(profile_table(args.quant))

@@ -10,6 +10,7 @@ from engines.catalogue import ModelSpec
 BACKENDS: dict[str, str] = {
     "torch": "engines.torch_engine:TorchEngine",
     "fake-rate": "engines.fake:FakeRateEngine",
+    "trtllm": "engines.trtllm.engine:TrtllmEngine",
 }
 
 

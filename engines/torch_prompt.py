@@ -29,6 +29,14 @@ class PreparedPrompt:
     vision_tokens: int = 0
 
 
+@dataclass
+class CollectedMedia:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)  # PIL images, RGB
+    videos: list[Any] = field(default_factory=list)  # sampled frames per video
+    video_metadata: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _parts(message: ChatMessage) -> list[dict[str, Any]]:
     if isinstance(message.content, str):
         return [{"type": "text", "text": message.content}]
@@ -46,11 +54,9 @@ class PromptBuilder:
         self._frames_lock = threading.Lock()
         self.frame_cache_hits = 0
 
-    def build(self, request: GenerationRequest) -> PreparedPrompt:
-        images: list[Any] = []
-        videos: list[Any] = []
-        metadata: list[dict[str, Any]] = []
-        messages = []
+    def collect(self, request: GenerationRequest) -> CollectedMedia:
+        """The chat messages with media replaced by placeholders, and the media loaded."""
+        collected = CollectedMedia()
         for message in request.messages:
             parts = []
             for part in _parts(message):
@@ -61,11 +67,11 @@ class PromptBuilder:
                             "media_not_supported", "this model cannot see images or videos"
                         )
                     if kind == "image":
-                        images.append(self._image(part["path"]))
+                        collected.images.append(self._image(part["path"]))
                     else:
                         sampled = self.sampled_video(part["path"])
-                        videos.append(sampled.frames)
-                        metadata.append(
+                        collected.videos.append(sampled.frames)
+                        collected.video_metadata.append(
                             {
                                 "fps": sampled.video_fps,
                                 "total_num_frames": sampled.total_frames,
@@ -79,7 +85,21 @@ class PromptBuilder:
             content: Any = (
                 parts[0]["text"] if len(parts) == 1 and parts[0]["type"] == "text" else parts
             )
-            messages.append({"role": message.role, "content": content})
+            collected.messages.append({"role": message.role, "content": content})
+        return collected
+
+    def chat_text(self, request: GenerationRequest, collected: CollectedMedia) -> str:
+        """The prompt as text, chat template applied (media as their placeholders)."""
+        options = {**self.chat_template_kwargs, **request.chat_options}
+        text: str = self.tokenizer.apply_chat_template(
+            collected.messages, add_generation_prompt=True, tokenize=False, **options
+        )
+        return text
+
+    def build(self, request: GenerationRequest) -> PreparedPrompt:
+        collected = self.collect(request)
+        messages, images, videos = collected.messages, collected.images, collected.videos
+        metadata = collected.video_metadata
         options = {**self.chat_template_kwargs, **request.chat_options}
         if not images and not videos:
             encoded = self.tokenizer.apply_chat_template(
@@ -88,9 +108,7 @@ class PromptBuilder:
             ids = encoded["input_ids"] if isinstance(encoded, Mapping) else encoded
             return PreparedPrompt([int(i) for i in ids])
         assert self.processor is not None  # media parts were refused above otherwise
-        text = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False, **options
-        )
+        text = self.chat_text(request, collected)
         inputs = self.processor(
             text=[text],
             images=images or None,

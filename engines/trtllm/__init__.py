@@ -1,0 +1,1 @@
+"""TensorRT-LLM: engine directories (``python -m engines build``) and the ``trtllm`` backend."""
