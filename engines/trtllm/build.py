@@ -106,9 +106,7 @@ def build_engine_dir(
     memory = plan(arch, gpu, gpus, quant)
     if not memory.fits:
         smallest = recommended(arch, gpu, quant)
-        advice = (
-            f"; {smallest.gpus}× {gpu} fits" if smallest else f"; no {gpu} count up to 8 fits"
-        )
+        advice = f"; {smallest.gpus}× {gpu} fits" if smallest else f"; no {gpu} count up to 8 fits"
         raise BuildError(memory.refusal() + advice)
     if out.exists() and any(out.iterdir()):
         raise BuildError(f"{out} already exists; remove it or choose another folder")

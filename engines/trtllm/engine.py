@@ -199,7 +199,8 @@ class TrtllmEngine:
             tokens_generated=self.tokens_generated,
             extra={
                 "tensorrt_llm": self.version,
-                "gpu": self.manifest.get("gpu"),
+                "gpus": int((self.manifest.get("gpu") or {}).get("count", 1)),
+                "gpu": (self.manifest.get("gpu") or {}).get("label", ""),
                 "quantisation": self.manifest.get("quantisation"),
                 "vision": self.prompts.processor is not None,
             },

@@ -20,7 +20,9 @@ NESTED = ("kv_cache_config", "cuda_graph_config", "moe_config")
 
 @cache
 def known() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((Path(__file__).with_name("llm_api_options.json")).read_text())
+    data: dict[str, Any] = json.loads(
+        (Path(__file__).with_name("llm_api_options.json")).read_text()
+    )
     return data
 
 

@@ -198,3 +198,46 @@ def test_a_worker_fetches_media_by_signed_url_and_forged_links_are_refused(
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(forged, timeout=10)
     assert refused.value.code == 403
+
+
+def test_a_trtllm_worker_serves_an_engine_directory(
+    stack, alice, service_env, redis_client, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """`python -m inference.worker --model NAME` with the catalogue pointing at an engine
+    directory by environment (PLAYGROUND_ENGINE_DIR), on FAKE tensorrt_llm (tests/fakes):
+    the same Django-free worker NVIDIA's container would run."""
+    from engines.qwen35.synth import ensure_synthesised
+    from engines.trtllm.build import build_engine_dir
+
+    checkpoint = ensure_synthesised(
+        ROOT / ".data" / "models" / "qwen3.5-tiny-moe-vl", moe=True, vision=True
+    )
+    engines = tmp_path / "engines"
+    build_engine_dir("qwen3.5-35b-a3b", "h200", 1, "bf16", engines / "35b-h200", checkpoint)
+    log = tmp_path / "fake-trtllm.jsonl"
+    env = {k: v for k, v in service_env.items() if k not in ("DATABASE_URL",)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.update(
+        PLAYGROUND_ENGINE_DIR=str(engines),
+        PYTHONPATH=f"{ROOT / 'tests' / 'fakes'}{os.pathsep}{ROOT}",
+        FAKE_TRTLLM_LOG=str(log),
+    )
+    pool = WorkerPool(env, tmp_path, redis_client)
+    model = "qwen3.5-35b-a3b"
+    pool.start(model, [sys.executable, "-c", NO_DJANGO, "--model", model, "--loglevel", "INFO"])
+    try:
+        pool.wait_online((model,), timeout=90)
+        conversation = create_conversation(alice, model)
+        with ChatSocket(stack, alice) as ws:
+            gid = ws.generate(conversation.id, "hello", params={"max_tokens": 5}, thinking=False)[
+                "generation_id"
+            ]
+            events = ws.events_until_done(gid)
+        assert events[-1]["finish_reason"] == "length"
+        reply = Message.objects.get(pk=gid)
+        assert (reply.status, reply.content) == ("done", "tok0 tok1 tok2 tok3 tok4 ")
+        assert reply.worker.startswith(f"{model}@")
+        calls = [line for line in log.read_text().splitlines() if '"generate"' in line]
+        assert len(calls) == 1 and '"max_tokens": 5' in calls[0]
+    finally:
+        pool.stop()
