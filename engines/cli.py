@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument("--gpus", type=int, default=1, help="GPU count: 1, 2, 4 or 8")
     build.add_argument("--quant", default="bf16", choices=["fp8", "bf16"])
     build.add_argument("--checkpoint", type=Path, help="the checkpoint folder to link")
+    build.add_argument(
+        "--mtp", action="store_true", help="MTP speculative decoding (one draft token per step)"
+    )
     profiles = sub.add_parser("profiles", help="the recommended GPU profile per model (markdown)")
     profiles.add_argument("--quant", default="fp8", choices=["fp8", "bf16"])
     args = parser.parse_args(argv)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             manifest = build_engine_dir(
-                args.model, args.gpu, args.gpus, args.quant, args.out, args.checkpoint
+                args.model, args.gpu, args.gpus, args.quant, args.out, args.checkpoint, args.mtp
             )
         except BuildError as exc:
             parser.exit(2, f"error: {exc}\n")
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             f"wrote {args.out}: {manifest['model']} {args.quant} on {args.gpus}× {args.gpu}; "
             f"weights {plan['weights_gb_per_gpu']} GB/GPU, KV cache {plan['kv_cache_gb_per_gpu']} "
             f"GB/GPU, {plan['max_sequences']['32k']} sequences at 32K, "
-            f"{plan['max_sequences']['256k']} at 262K"
+            f"{plan['max_sequences']['262k']} at 262K"
         )
     elif args.command == "profiles":
         from engines.trtllm.build import profile_table

@@ -63,7 +63,7 @@ def serve_command(checkpoint: str, options: dict[str, Any], arch: Architecture) 
         "--extra_llm_api_options",
         OPTIONS_FILE,
         "--reasoning_parser",
-        "qwen3_5",
+        "qwen3",
         "--host",
         "0.0.0.0",
         "--port",
@@ -79,6 +79,7 @@ def build_engine_dir(
     quant: str,
     out: Path,
     checkpoint: Path | None = None,
+    mtp: bool = False,
 ) -> dict[str, Any]:
     """Write the engine directory ``out``; return its manifest."""
     import yaml
@@ -111,7 +112,7 @@ def build_engine_dir(
     if out.exists() and any(out.iterdir()):
         raise BuildError(f"{out} already exists; remove it or choose another folder")
 
-    options = llm_options(arch, memory)
+    options = llm_options(arch, memory, mtp=mtp)
     check_options(options)
     checkpoint_in_dir = f"./{CHECKPOINT_LINK}"
     manifest = {
@@ -139,7 +140,10 @@ def build_engine_dir(
         )
         (staging / SERVE_SCRIPT).chmod(0o755)
         if checkpoint is not None:
-            os.symlink(checkpoint.resolve(), staging / CHECKPOINT_LINK)
+            # Relative where it can be, so the folder can be mounted elsewhere (a container's
+            # /engines) with its checkpoint beside it.
+            target = os.path.relpath(checkpoint.resolve(), out.resolve())
+            os.symlink(target, staging / CHECKPOINT_LINK)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.chmod(0o755)
         if out.exists():

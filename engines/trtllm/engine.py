@@ -27,6 +27,7 @@ from engines.base import (
     GenerationRequest,
 )
 from engines.catalogue import ModelSpec
+from engines.text import StopStringFilter
 from engines.trtllm.build import BuildError, read_engine_dir
 from engines.trtllm.options import MIN_VERSION, version_at_least
 
@@ -42,6 +43,15 @@ NESTED_CONFIGS = {
     "cuda_graph_config": "CudaGraphConfig",
     "moe_config": "MoeConfig",
 }
+
+
+def _video_data_class() -> Any:
+    """TensorRT-LLM's container for a video's frames and metadata, where it has one."""
+    try:
+        from tensorrt_llm.inputs.utils import VideoData
+    except ImportError:
+        return None
+    return VideoData
 
 
 def llm_arguments(options: dict[str, Any], llmapi: Any) -> dict[str, Any]:
@@ -84,7 +94,12 @@ class TrtllmEngine:
             )
         self.spec = spec
         self.manifest = manifest
-        self.max_batch = int(options.get("max_batch_size", 1))
+        # With attention data parallelism max_batch_size is per rank: the engine holds
+        # that many sequences on each of its GPUs.
+        ranks = (
+            int(options.get("tensor_parallel_size", 1)) if options.get("enable_attention_dp") else 1
+        )
+        self.max_batch = int(options.get("max_batch_size", 1)) * ranks
         self.version = installed
         self._sampling_class = tensorrt_llm.SamplingParams
         from transformers import AutoTokenizer
@@ -101,6 +116,12 @@ class TrtllmEngine:
         }
         self.llm = tensorrt_llm.LLM(model=str(checkpoint), **llm_arguments(options, llmapi))
         self._live: dict[str, Any] = {}
+        # Stops that arrive while a prompt is still being prepared (a video decoding):
+        # honoured as soon as the request exists.
+        self._preparing: set[str] = set()
+        self._aborted: set[str] = set()
+        self._video_class = _video_data_class()
+        self._vocab_size = len(self.tokenizer)
         self.tokens_generated = 0
 
     # --- requests -------------------------------------------------------------------
@@ -125,25 +146,50 @@ class TrtllmEngine:
         if collected.images:
             media["image"] = collected.images
         if collected.videos:
-            media["video"] = collected.videos
+            if self._video_class is None:
+                raise EngineError(
+                    "media_not_supported",
+                    f"TensorRT-LLM {self.version} takes no video input here (no VideoData)",
+                )
+            media["video"] = [
+                self._video_class(frames, metadata)
+                for frames, metadata in zip(collected.videos, collected.video_metadata, strict=True)
+            ]
         if media:
             prompt["multi_modal_data"] = media
         return prompt, len(collected.images) + len(collected.videos)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        rid = request.request_id
+        self._preparing.add(rid)
         try:
-            inputs, _ = await asyncio.to_thread(self.prepare, request)
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise EngineError("invalid_prompt", f"cannot build the prompt: {exc}") from exc
-        try:
+            try:
+                inputs, _ = await asyncio.to_thread(self.prepare, request)
+            except EngineError:
+                raise
+            except Exception as exc:
+                raise EngineError("invalid_prompt", f"cannot build the prompt: {exc}") from exc
             result = self.llm.generate_async(
                 inputs, sampling_params=self.sampling_params(request), streaming=True
             )
+        except EngineError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise EngineError(
+                "invalid_request", f"TensorRT-LLM refused the request: {exc}"
+            ) from exc
         except Exception as exc:
             raise EngineError("engine_error", f"TensorRT-LLM refused the request: {exc}") from exc
-        self._live[request.request_id] = result
+        finally:
+            self._preparing.discard(rid)
+            stopped_early = rid in self._aborted
+            self._aborted.discard(rid)
+        self._live[rid] = result
+        if stopped_early:  # Stop came while the prompt was prepared (a video decoding)
+            result.abort()
+        # The runtime cuts a stop string only from the final output; earlier pieces of a
+        # multi-token stop string would already have streamed. Hold them back, as torch does.
+        stops = StopStringFilter(request.params.stop)
         first = True
         finished = False
         produced = 0
@@ -152,12 +198,18 @@ class TrtllmEngine:
                 completion = output.outputs[0]
                 produced = len(completion.token_ids)
                 reason = completion.finish_reason
-                delta = Delta(text=completion.text_diff, output_tokens=produced)
+                text = stops.feed(completion.text_diff)
+                if reason is not None or stops.stopped:
+                    text += "" if stops.stopped else stops.flush()
+                delta = Delta(text=text, output_tokens=produced)
                 if first:
                     prompt_ids = list(output.prompt_token_ids or [])
                     delta.prompt_tokens = len(prompt_ids)
-                    delta.vision_tokens = sum(1 for i in prompt_ids if i in self._vision_pads)
+                    delta.vision_tokens = sum(1 for i in prompt_ids if self._is_vision(i))
                     first = False
+                if stops.stopped and reason is None:  # we saw it first: end it there
+                    result.abort()
+                    reason = "stop"
                 if reason is not None:
                     delta.finish_reason = FINISH_REASONS.get(reason, FINISH_STOP)
                     finished = True
@@ -173,15 +225,22 @@ class TrtllmEngine:
             finished = True
             raise EngineError("engine_error", f"TensorRT-LLM: {exc}") from exc
         finally:
-            self._live.pop(request.request_id, None)
+            self._live.pop(rid, None)
             self.tokens_generated += produced
             if not finished:  # the consumer went away (Stop, a closed socket): free the slot
                 result.abort()
+
+    def _is_vision(self, token_id: int) -> bool:
+        """An image/video token: its pad id, or (as the Qwen VL input processors write the
+        expanded positions) an id past the text vocabulary."""
+        return token_id in self._vision_pads or token_id >= self._vocab_size
 
     def abort(self, request_id: str) -> None:
         result = self._live.get(request_id)
         if result is not None:
             result.abort()
+        elif request_id in self._preparing:
+            self._aborted.add(request_id)
 
     def capacity(self) -> int:
         return max(0, self.max_batch - len(self._live))

@@ -23,7 +23,8 @@ from engines.trtllm.models import Architecture
 
 GB = 1e9
 GPUS: dict[str, dict[str, Any]] = {
-    # name: memory (GB, as NVIDIA lists it), architecture family
+    # name: memory in GB = 1e9 bytes, NVIDIA's figure (an H200 reports ~139 GiB = 149e9 bytes:
+    # planning with 141e9 leaves ~6% unused, the safe side), architecture family
     "h100": {"memory_gb": 80.0, "family": "hopper", "label": "H100 SXM 80 GB"},
     "h200": {"memory_gb": 141.0, "family": "hopper", "label": "H200 141 GB"},
     "b200": {"memory_gb": 180.0, "family": "blackwell", "label": "B200 180 GB"},
@@ -61,7 +62,7 @@ class Plan:
             "kv_bytes_per_token": self.kv_bytes_per_token,
             "linear_state_mb_per_sequence": round(self.linear_state_mb_per_sequence, 1),
             "attention_dp": self.attention_dp,
-            "max_sequences": {f"{c // 1024}k": n for c, n in self.max_sequences.items()},
+            "max_sequences": {_context_label(c): n for c, n in self.max_sequences.items()},
         }
 
     def refusal(self) -> str:
@@ -72,6 +73,10 @@ class Plan:
             f"{memory:.0f} GB leave {self.kv_cache_gb_per_gpu:.1f} GB for the KV cache; one "
             f"32K sequence needs {sequence_gb(self, CONTEXTS[0]):.2f} GB"
         )
+
+
+def _context_label(context: int) -> str:
+    return "262k" if context == 262_144 else f"{context // 1024}k"
 
 
 def weight_bytes(arch: Architecture, quant: str) -> tuple[float, float]:
@@ -144,7 +149,7 @@ def cuda_graph_batch_sizes(max_batch: int) -> list[int]:
     return [*sizes, max_batch]
 
 
-def llm_options(arch: Architecture, p: Plan) -> dict[str, Any]:
+def llm_options(arch: Architecture, p: Plan, mtp: bool = False) -> dict[str, Any]:
     """LLM API options (``LLM(**options)``, ``trtllm-serve --extra_llm_api_options``)."""
     # With attention data parallelism max_batch_size is per GPU rank.
     per_rank = p.max_sequences[CONTEXTS[0]] // (p.gpus if p.attention_dp else 1)
@@ -171,7 +176,13 @@ def llm_options(arch: Architecture, p: Plan) -> dict[str, Any]:
         options["moe_expert_parallel_size"] = p.gpus
         options["enable_attention_dp"] = p.attention_dp
         options["moe_config"] = {"backend": moe_backend(p.gpu, p.quant)}
-    # Every Qwen 3.5 ships one MTP layer: one draft token per step. num_nextn_predict_layers
-    # is accepted by every 1.x (newer ones map it to max_draft_len).
-    options["speculative_config"] = {"decoding_type": "MTP", "num_nextn_predict_layers": 1}
+    if mtp:
+        # Every Qwen 3.5 ships one MTP layer: one draft token per step. Opt-in: with
+        # one-model speculative decoding TensorRT-LLM refuses penalties unless
+        # enable_penalty is set, and the model cards' presets use presence_penalty.
+        options["speculative_config"] = {
+            "decoding_type": "MTP",
+            "num_nextn_predict_layers": 1,
+            "enable_penalty": True,
+        }
     return options

@@ -46,7 +46,9 @@ def test_the_default_stack_is_valid_and_leaves_gpu_workers_to_their_profile() ->
 def test_the_gpu_profile_runs_tensorrt_llm_workers_without_django() -> None:
     config = _config("--profile", "gpu", env={"GPU_MODEL_A": "qwen3.5-397b-a17b-fp8"})
     services = config["services"]
-    assert "engines" in config["volumes"]
+    web = services["web"]
+    assert web["environment"]["PLAYGROUND_ENGINE_DIR"] == "/engines"
+    assert any(v.endswith(":/engines:ro") for v in web["volumes"])  # lists their models
     for name in GPU_WORKERS:
         worker = services[name]
         assert worker["build"]["dockerfile"] == "docker/worker-trtllm.Dockerfile"
@@ -60,7 +62,7 @@ def test_the_gpu_profile_runs_tensorrt_llm_workers_without_django() -> None:
             "PLAYGROUND_DATA_DIR",
             "PLAYGROUND_ENGINE_DIR",
         }
-        assert any(v.startswith("engines:/engines") for v in worker["volumes"])
+        assert any(v.endswith(":/engines:rw") for v in worker["volumes"])
         device = worker["deploy"]["resources"]["reservations"]["devices"][0]
         assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
         health = worker["healthcheck"]["test"]

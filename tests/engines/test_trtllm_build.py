@@ -62,7 +62,14 @@ def test_every_profile_that_fits_writes_only_options_the_llm_api_accepts() -> No
                         assert options["moe_expert_parallel_size"] == count
                     else:
                         assert "moe_config" not in options
-                    assert options["speculative_config"]["decoding_type"] == "MTP"
+                    assert "speculative_config" not in options  # MTP is opt-in
+                    with_mtp = llm_options(arch, p, mtp=True)
+                    assert unknown_keys(with_mtp) == []
+                    assert with_mtp["speculative_config"] == {
+                        "decoding_type": "MTP",
+                        "num_nextn_predict_layers": 1,
+                        "enable_penalty": True,  # the presets' presence_penalty
+                    }
     assert fitted > 100
 
 
@@ -112,7 +119,7 @@ def test_an_engine_directory_holds_checkpoint_options_command_and_plan(tmp_path:
     assert manifest["gpu"] == {"profile": "h100", "label": "H100 SXM 80 GB", "count": 2}
     memory = manifest["memory_plan"]
     assert memory["attention_dp"] is True
-    assert set(memory["max_sequences"]) == {"32k", "256k"}
+    assert set(memory["max_sequences"]) == {"32k", "262k"}
     assert memory["weights_gb_per_gpu"] > 30 and memory["kv_cache_gb_per_gpu"] > 0
     assert options["tensor_parallel_size"] == 2 and options["enable_attention_dp"] is True
     serve = (out / "trtllm-serve.sh").read_text()

@@ -112,9 +112,7 @@ def test_streams_deltas_and_reports_counts(fake_trtllm, engine_dir: Path) -> Non
     # The LLM was built from the engine directory's options, as config objects.
     llm = fake_trtllm.CALLS[0]
     assert llm["event"] == "llm" and llm["model"].endswith("checkpoint")
-    assert {"kv_cache_config", "moe_config", "cuda_graph_config", "speculative_config"} <= set(
-        llm["kwargs"]
-    )
+    assert {"kv_cache_config", "moe_config", "cuda_graph_config"} <= set(llm["kwargs"])
     assert engine.info().extra["tensorrt_llm"] == "1.3.0rc9"
     engine.close()
 
@@ -231,3 +229,65 @@ def test_the_fake_is_as_strict_as_the_real_option_models(fake_trtllm, engine_dir
     with pytest.raises(TypeError, match="unexpected keyword"):
         SamplingParams(max_new_tokens=5)
     assert SamplingParams().max_tokens == 32
+
+
+def test_a_stop_during_prompt_preparation_is_not_lost(
+    fake_trtllm, shared_engine, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Stop can come while a video decodes: the request is aborted as soon as it exists."""
+    import threading
+
+    monkeypatch.setenv("FAKE_TRTLLM_TOKEN_S", "0.01")
+    engine = shared_engine
+    release = threading.Event()
+    prepare = engine.prepare
+
+    def slow_prepare(request):  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return prepare(request)
+
+    monkeypatch.setattr(engine, "prepare", slow_prepare)
+
+    async def run():  # type: ignore[no-untyped-def]
+        task = asyncio.ensure_future(_collect(engine, _request("Hi", "early", max_tokens=50)))
+        await asyncio.sleep(0.2)
+        engine.abort("early")  # not yet running in the runtime
+        release.set()
+        return await task
+
+    deltas = asyncio.run(run())
+    assert deltas[-1].finish_reason == "cancelled" and len(deltas) <= 2
+    assert [c["event"] for c in fake_trtllm.CALLS].count("abort") == 1
+    assert not engine._aborted and not engine._preparing
+
+
+def test_a_multi_token_stop_string_never_streams_in_part(fake_trtllm, shared_engine) -> None:
+    deltas = asyncio.run(_collect(shared_engine, _request("Hi", max_tokens=10, stop=["tok3 tok"])))
+    text = "".join(d.text for d in deltas)
+    assert text == "tok0 tok1 tok2 " and deltas[-1].finish_reason == "stop"
+    assert "tok3" not in text
+
+
+def test_attention_dp_admits_a_batch_per_rank(fake_trtllm, tmp_path: Path) -> None:
+    from engines.trtllm.engine import TrtllmEngine
+
+    checkpoint = ensure_synthesised(TINY_MOE_VL, moe=True, vision=True)
+    out = tmp_path / "35b-4xh100"
+    manifest = build_engine_dir("qwen3.5-35b-a3b", "h100", 4, "bf16", out, checkpoint)
+    assert manifest["memory_plan"]["attention_dp"] is True
+    engine = TrtllmEngine(_spec(out))
+    import yaml
+
+    per_rank = yaml.safe_load((out / "llm_options.yaml").read_text())["max_batch_size"]
+    assert engine.capacity() == engine.max_batch == 4 * per_rank
+
+
+def test_mtp_engines_keep_the_presets_presence_penalty(fake_trtllm, tmp_path: Path) -> None:
+    from engines.trtllm.engine import TrtllmEngine
+
+    checkpoint = ensure_synthesised(TINY_MOE_VL, moe=True, vision=True)
+    out = tmp_path / "mtp"
+    build_engine_dir("qwen3.5-35b-a3b", "h200", 1, "bf16", out, checkpoint, mtp=True)
+    engine = TrtllmEngine(_spec(out))
+    deltas = asyncio.run(_collect(engine, _request("Hi", presence_penalty=1.5, max_tokens=3)))
+    assert deltas[-1].finish_reason == "length"

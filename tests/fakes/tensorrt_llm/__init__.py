@@ -169,12 +169,30 @@ class LLM:
         images, videos = media.get("image", []), media.get("video", [])
         from PIL import Image
 
+        from tensorrt_llm.inputs.utils import VideoData
+
         if not all(isinstance(i, Image.Image) for i in images):
             raise TypeError("fake LLM: images must be PIL images")
-        ids = list(self.tokenizer(prompt).input_ids)
-        # The input processor expands each placeholder: an image to 4 tokens, a video to 8.
-        pad = self.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-        ids += [pad] * (3 * len(images) + 7 * len(videos))
+        if not all(isinstance(v, VideoData) and "fps" in v.metadata for v in videos):
+            raise TypeError("fake LLM: videos must be VideoData(frames, metadata)")
+        spec = self.args.get("speculative_config")
+        if (
+            spec is not None
+            and params.presence_penalty
+            and not getattr(spec, "enable_penalty", False)
+        ):
+            raise ValueError("penalties are not supported with one-model speculative decoding")
+        # The input processor expands each placeholder (an image to 4 positions, a video to
+        # 8) and writes the expanded positions as ids past the text vocabulary.
+        ids = []
+        out_of_vocab = len(self.tokenizer) + 1
+        for token in self.tokenizer(prompt).input_ids:
+            if token == self.tokenizer.convert_tokens_to_ids("<|image_pad|>"):
+                ids += [out_of_vocab] * 4
+            elif token == self.tokenizer.convert_tokens_to_ids("<|video_pad|>"):
+                ids += [out_of_vocab] * 8
+            else:
+                ids.append(token)
         steps: list[tuple[str, str | None]] = []
         if images or videos:
             steps.append((f"[saw {len(images)} image(s), {len(videos)} video(s)] ", None))
