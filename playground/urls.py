@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from playground.accounts.views import signup
+from playground.api import keys
+from playground.api import views as api
 from playground.dashboard.metrics import metrics
 
 urlpatterns = [
@@ -12,6 +14,9 @@ urlpatterns = [
     path("accounts/signup/", signup, name="signup"),
     path("media/", include("playground.media.urls")),
     path("metrics", metrics),
+    path("v1/models", api.models),
+    path("v1/chat/completions", api.chat_completions),
+    path("settings/keys/", keys.keys, name="api-keys"),
     path("dashboard/", include("playground.dashboard.urls")),
     path("", include("playground.chat.urls")),
 ]

@@ -8,8 +8,10 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+import requests
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
 
@@ -97,6 +99,13 @@ def session_cookie(user: Any) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
+
+
+def logged_in_session(base_url: str, user: Any) -> requests.Session:
+    """A real HTTP client (requests) holding ``user``'s session cookie for ``base_url``."""
+    session = requests.Session()
+    session.cookies.set("sessionid", session_cookie(user), domain=urlsplit(base_url).hostname)
+    return session
 
 
 class ChatSocket:

@@ -19,6 +19,15 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Source(models.TextChoices):
+        CHAT = "chat"
+        API = "api"
+        GRADIO = "gradio"
+
+    # Which front end started it: the chat sidebar lists only "chat" ones, and usage rows
+    # carry it as their kind.
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.CHAT)
+
     class Meta:
         ordering = ["-updated_at"]
         indexes = [models.Index(fields=["user", "-updated_at"])]

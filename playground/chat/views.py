@@ -42,7 +42,11 @@ def _message_json(message: Message) -> dict[str, Any]:
 def _page(
     request: HttpRequest, conversation: Conversation | None, error: str = "", status: int = 200
 ) -> HttpResponse:
-    conversations = Conversation.objects.filter(user=request.user).only("id", "title", "updated_at")
+    conversations = Conversation.objects.filter(user=request.user)
+    # Conversations the API and Gradio started are listed only when asked (?include=all).
+    if request.GET.get("include") != "all":
+        conversations = conversations.filter(source=Conversation.Source.CHAT)
+    conversations = conversations.only("id", "title", "updated_at")
     messages = (
         list(conversation.messages.select_related("feedback").prefetch_related("attachments__blob"))
         if conversation

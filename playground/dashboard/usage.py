@@ -46,6 +46,7 @@ SUMMED = ("input_tokens", "output_tokens", "vision_tokens", "images", "video_sec
 def record_generation(message: Any) -> UsageRecord:
     """The usage row for a finished assistant message (called with its final write)."""
     return UsageRecord.objects.create(
+        kind=message.conversation.source,
         user_id=message.conversation.user_id,
         model=message.model,
         conversation_id=message.conversation_id,

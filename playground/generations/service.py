@@ -62,12 +62,16 @@ def _parse_uuid(value: Any, what: str) -> uuid.UUID:
 
 
 def create_conversation(
-    user: User, model: str, system_prompt: str = "", title: str = ""
+    user: User, model: str, system_prompt: str = "", title: str = "", source: str = "chat"
 ) -> Conversation:
     spec = get_model(model)  # refuses unknown models
     require_served(spec)
     return Conversation.objects.create(
-        user=user, model=model, system_prompt=system_prompt[:20_000], title=title[:200]
+        user=user,
+        model=model,
+        system_prompt=system_prompt[:20_000],
+        title=title[:200],
+        source=source,
     )
 
 

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "playground.media",
     "playground.dashboard",
     "playground.generations",
+    "playground.api",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,10 @@ AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+
+# The OpenAI-compatible API's request body limit (413 above it; Django's own in-memory
+# limit, DATA_UPLOAD_MAX_MEMORY_SIZE, is 2.5 MB).
+API_MAX_BODY_BYTES = env.int("PLAYGROUND_API_MAX_BODY_BYTES", default=2_000_000)
 
 # Who may create an account: "open" (anyone), "invite" (with an unused invite code from
 # the admin or `manage.py invite`), "closed" (only operators, with createsuperuser).
