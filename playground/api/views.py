@@ -29,6 +29,7 @@ from playground.chat.models import Conversation, Message
 from playground.generations import service
 from playground.generations.catalogue import get_catalogue, served_models
 from playground.generations.errors import InvalidRequest, ServiceError
+from playground.generations.quotas import RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,17 @@ CLIENT_ERRORS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str, code: str, param: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        code: str,
+        param: str | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
+        self.retry_after = retry_after
         self.status, self.message, self.kind, self.code, self.param = (
             status,
             message,
@@ -64,7 +74,10 @@ class ApiError(Exception):
         }
 
     def response(self) -> JsonResponse:
-        return JsonResponse(self.body(), status=self.status)
+        response = JsonResponse(self.body(), status=self.status)
+        if self.retry_after is not None:
+            response["Retry-After"] = str(self.retry_after)
+        return response
 
 
 def _bad(message: str, param: str | None = None) -> ApiError:
@@ -245,6 +258,10 @@ def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
 
 
 def _api_error(exc: ServiceError) -> ApiError:
+    if isinstance(exc, RateLimited):
+        return ApiError(
+            429, exc.message, "rate_limit_error", exc.limit, retry_after=exc.retry_after
+        )
     if isinstance(exc, InvalidRequest):
         if exc.message.startswith("unknown model"):
             return ApiError(404, exc.message, "invalid_request_error", "model_not_found", "model")

@@ -424,3 +424,21 @@ def live_status() -> dict[str, Any]:
             for w in workers
         ],
     }
+
+
+def by_front_end(filters: Filters) -> list[dict[str, Any]]:
+    """Requests and tokens per front end (chat, api, gradio) in the range, from raw rows."""
+    rows = UsageRecord.objects.filter(finished_at__gte=filters.start, finished_at__lt=filters.end)
+    if filters.model:
+        rows = rows.filter(model=filters.model)
+    if filters.user_id is not None:
+        rows = rows.filter(user_id=filters.user_id)
+    return list(
+        rows.values("kind")
+        .annotate(
+            requests=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
+        .order_by("kind")
+    )

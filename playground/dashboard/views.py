@@ -22,6 +22,7 @@ from playground.chat.models import Conversation
 from playground.dashboard import queries
 from playground.dashboard.models import LATENCY_METRICS
 from playground.dashboard.queries import PERCENTILES, Filters
+from playground.generations import quotas
 from playground.generations.catalogue import get_catalogue
 from playground.http import json_error
 
@@ -129,6 +130,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "models": queries.per_model(cells, queries.feedback(filters)),
         "top_users": users.table[:TOP_USERS_SHOWN],
         "failures": queries.failures(filters),
+        "front_ends": queries.by_front_end(filters),
+        "throttled": quotas.throttled_counts(7),
         "series": queries.series(filters, cells, users),
         "percentiles": PERCENTILES,
     }

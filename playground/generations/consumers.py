@@ -23,6 +23,7 @@ from django.conf import settings
 
 from playground.generations import service
 from playground.generations.errors import InvalidRequest, ServiceError
+from playground.generations.quotas import RateLimited
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,6 +90,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await handler(content)
+        except RateLimited as exc:
+            await self.refuse(
+                content, exc.code, exc.message, retry_after=exc.retry_after, limit=exc.limit
+            )
         except ServiceError as exc:
             await self.refuse(content, exc.code, exc.message)
         except (redis.RedisError, OSError):
@@ -167,9 +172,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                         }
                     )
 
-    async def refuse(self, frame: dict[str, Any], code: str, message: str) -> None:
+    async def refuse(self, frame: dict[str, Any], code: str, message: str, **extra: Any) -> None:
         """Answer a frame the server did not accept (the socket stays open)."""
-        reply: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        reply: dict[str, Any] = {"type": "error", "code": code, "message": message, **extra}
         if isinstance(frame.get("type"), str):
             reply["frame"] = frame["type"]
         if "client_ref" in frame:

@@ -28,6 +28,7 @@ from inference.redis_clients import get_redis
 from inference.streaming import Outcome
 from playground.chat.models import Message
 from playground.dashboard.usage import record_generation
+from playground.generations import quotas
 
 log = logging.getLogger(__name__)
 OPEN = (Message.Status.QUEUED, Message.Status.RUNNING)
@@ -85,7 +86,14 @@ def record_result(generation_id: str, record: dict[str, Any]) -> bool:
             total_ms=_ms(finished - created),
         )
         if updated:
-            record_generation(Message.objects.select_related("conversation").get(pk=generation_id))
+            message = Message.objects.select_related("conversation").get(pk=generation_id)
+            record_generation(message)
+    if updated:  # after the commit: the slot is free, the day's tokens counted, once
+        quotas.generation_finished(
+            message.conversation.user_id,
+            generation_id,
+            (message.prompt_tokens or 0) + (message.output_tokens or 0),
+        )
     return bool(updated)
 
 
@@ -98,6 +106,7 @@ def _forget_turn(generation_id: str) -> bool:
         if reply is None:
             return False
         parent = reply.parent
+        quotas.release(reply.conversation.user_id, generation_id)
         reply.delete()
         if parent is not None and not parent.children.exists():
             parent.delete()

@@ -28,7 +28,7 @@ from inference import events, state
 from inference.jobs import GENERATE_TASK, Job
 from inference.redis_clients import get_async_redis, get_redis
 from playground.chat.models import Conversation, Message
-from playground.generations import reaper, recorder
+from playground.generations import quotas, reaper, recorder
 from playground.generations.catalogue import get_model, require_served
 from playground.generations.errors import InvalidRequest, NotFound, ServiceError
 from playground.generations.history import prompt_messages
@@ -213,6 +213,9 @@ def start_generation(
             except Exception as exc:  # the broker is down: close the reply, tell the user
                 failures.append(exc)
 
+        # Quotas last, inside the transaction: a refusal rolls the turn back (nothing is
+        # stored), and nothing after the slot is taken can fail but the commit itself.
+        quotas.check_generation(user, str(reply.id))
         transaction.on_commit(enqueue)
 
     if failures:

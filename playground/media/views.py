@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from playground.generations import quotas
 from playground.http import json_error
 from playground.media import services
 from playground.media.blob_urls import blob_of
@@ -27,6 +28,12 @@ def upload(request: HttpRequest) -> JsonResponse:
     files = request.FILES.getlist("file")
     if len(files) != 1:
         return json_error(422, "send exactly one file, in the form field 'file'")
+    try:
+        quotas.check_upload(request.user, files[0].size or 0)
+    except quotas.RateLimited as exc:
+        response = json_error(429, exc.message)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     try:
         attachment = services.ingest_upload(request.user, files[0])
     except MediaRejected as exc:

@@ -115,6 +115,15 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
 
+# Per-user quotas (playground.generations.quotas), for the socket, the API and Gradio
+# alike; 0 = unlimited. Overridden per group and per user in the admin (Quota overrides).
+PLAYGROUND_QUOTAS = {
+    "requests_per_minute": env.int("PLAYGROUND_QUOTA_REQUESTS_PER_MINUTE", default=60),
+    "concurrent": env.int("PLAYGROUND_QUOTA_CONCURRENT", default=8),
+    "tokens_per_day": env.int("PLAYGROUND_QUOTA_TOKENS_PER_DAY", default=5_000_000),
+    "upload_bytes_per_day": env.int("PLAYGROUND_QUOTA_UPLOAD_BYTES_PER_DAY", default=4 * 1024**3),
+}
+
 # The OpenAI-compatible API's request body limit (413 above it; Django's own in-memory
 # limit, DATA_UPLOAD_MAX_MEMORY_SIZE, is 2.5 MB).
 API_MAX_BODY_BYTES = env.int("PLAYGROUND_API_MAX_BODY_BYTES", default=2_000_000)

@@ -42,3 +42,12 @@ PLAYGROUND_MODELS = catalogue_entries(WORKER_ENV["PLAYGROUND_CATALOGUE"])
 
 # Small upload limit so "too big" is cheap to test.
 MEDIA_LIMITS = {**MEDIA_LIMITS, "MAX_FILE_BYTES": 8 * 1024 * 1024}
+
+# No default quotas: the suites and benchmarks run many generations per user on purpose;
+# quota tests set their own per-user overrides.
+PLAYGROUND_QUOTAS = {
+    "requests_per_minute": 0,
+    "concurrent": 0,
+    "tokens_per_day": 0,
+    "upload_bytes_per_day": 0,
+}
