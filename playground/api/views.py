@@ -9,6 +9,8 @@ status vLLM's and OpenAI's servers use. A client that disconnects stops its gene
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -19,6 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -26,10 +29,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from playground.api.models import ApiKey, hash_key
 from playground.chat.models import Conversation, Message
-from playground.generations import service
+from playground.generations import quotas, service
 from playground.generations.catalogue import get_catalogue, served_models
 from playground.generations.errors import InvalidRequest, ServiceError
 from playground.generations.quotas import RateLimited
+from playground.media import services as media_services
+from playground.media.probe import MediaRejected
 
 log = logging.getLogger(__name__)
 
@@ -135,37 +140,79 @@ def models(request: HttpRequest) -> HttpResponse:
 
 
 # --- /v1/chat/completions ----------------------------------------------------------------
+@dataclass(frozen=True)
+class MediaRef:
+    """An image or video part: bytes from a data: URL, or an uploaded attachment's id."""
+
+    kind: str  # image | video
+    data: bytes = b""
+    content_type: str = ""
+    attachment_id: str = ""
+
+
+@dataclass
+class Turn:
+    role: str
+    text: str
+    media: list[MediaRef] = field(default_factory=list)
+
+
 @dataclass
 class ChatRequest:
     model: str
     system: str
-    history: list[tuple[str, str]]  # earlier (role, text) turns
-    prompt: str  # the last user turn
+    history: list[Turn]  # earlier turns, stored as they came
+    prompt: str  # the last user turn's text
+    prompt_media: list[MediaRef] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     thinking: bool | None = None
     stream: bool = False
     include_usage: bool = False
 
 
-def _text(content: Any, index: int) -> str:
+def _media(part: dict[str, Any], kind: str, index: int) -> MediaRef:
+    """``{"type": "image_url", "image_url": {"url": "data:…;base64,…"}}`` or an attachment id
+    (``"url": "<id>"`` or ``"attachment://<id>"``, as ``POST /media/`` returned it)."""
+    value = part.get(kind + "_url")
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str) or not url:
+        raise _bad(f"messages[{index}]: a {kind}_url part needs a url", "messages")
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        if ";base64" not in header:
+            raise _bad(f"messages[{index}]: data: URLs must be base64", "messages")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise _bad(
+                f"messages[{index}]: the data: URL is not valid base64", "messages"
+            ) from None
+        return MediaRef(kind, data=data, content_type=header[5:].split(";")[0])
+    if url.startswith(("http://", "https://")):
+        raise _bad(
+            f"messages[{index}]: remote URLs are not fetched; send a data: URL or upload the "
+            "file to /media/ and send its id",
+            "messages",
+        )
+    return MediaRef(kind, attachment_id=url.removeprefix("attachment://"))
+
+
+def _content(content: Any, index: int) -> tuple[str, list[MediaRef]]:
     if isinstance(content, str):
-        return content
+        return content, []
     if not isinstance(content, list):
         raise _bad(f"messages[{index}].content must be a string or a list of parts", "messages")
-    texts = []
+    texts: list[str] = []
+    media: list[MediaRef] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind in ("image_url", "video_url"):
-            raise _bad(
-                f"messages[{index}]: {kind} parts are not supported by this API yet; "
-                "send images through the chat page",
-                "messages",
-            )
+            media.append(_media(part, kind.removesuffix("_url"), index))
         else:
             raise _bad(f"messages[{index}]: unknown content part {kind!r}", "messages")
-    return "\n".join(texts)
+    return "\n".join(texts), media
 
 
 def parse_chat_request(body: Any) -> ChatRequest:
@@ -178,19 +225,21 @@ def parse_chat_request(body: Any) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise _bad("messages must be a non-empty list", "messages")
     system_parts: list[str] = []
-    turns: list[tuple[str, str]] = []
+    turns: list[Turn] = []
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _bad(f"messages[{index}] must be an object", "messages")
         role = message.get("role")
-        text = _text(message.get("content", ""), index)
+        text, media = _content(message.get("content", ""), index)
+        if media and role != "user":
+            raise _bad(f"messages[{index}]: only user messages can carry media", "messages")
         if role in ("system", "developer"):
             system_parts.append(text)
         elif role in ("user", "assistant"):
-            turns.append((role, text))
+            turns.append(Turn(role, text, media))
         else:
             raise _bad(f"messages[{index}].role must be system, user or assistant", "messages")
-    if not turns or turns[-1][0] != "user":
+    if not turns or turns[-1].role != "user":
         raise _bad("the last message must be the user's", "messages")
     if body.get("n", 1) != 1:
         raise _bad("only n=1 is supported", "n")
@@ -210,7 +259,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
         model=model,
         system="\n\n".join(system_parts),
         history=turns[:-1],
-        prompt=turns[-1][1],
+        prompt=turns[-1].text,
+        prompt_media=turns[-1].media,
         params=params,
         thinking=thinking,
         stream=bool(body.get("stream", False)),
@@ -238,26 +288,64 @@ def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
                 user, chat.model, chat.system, source=Conversation.Source.API
             )
             parent = None
-            for role, text in chat.history:
+            for turn in chat.history:
                 parent = Message.objects.create(
                     conversation=conversation,
                     parent=parent,
-                    role=role,
-                    content=text,
-                    model=chat.model if role == "assistant" else "",
+                    role=turn.role,
+                    content=turn.text,
+                    model=chat.model if turn.role == "assistant" else "",
                 )
+                if turn.media:
+                    parent.attachments.set(_attachments(user, turn.media))
+        prompt_media = _attachments(user, chat.prompt_media)
         # Outside the transaction: the service enqueues on its own commit, and reports a
         # broker it could not reach.
         return service.start_generation(
-            user, conversation.id, chat.prompt, params=chat.params, thinking=chat.thinking
+            user,
+            conversation.id,
+            chat.prompt,
+            params=chat.params,
+            thinking=chat.thinking,
+            attachments=[str(a.pk) for a in prompt_media] or None,
         )
-    except (InvalidRequest, ServiceError) as exc:
+    except (InvalidRequest, ServiceError, MediaRejected) as exc:
         if conversation is not None:  # refused: keep no half-made conversation
             Conversation.objects.filter(pk=conversation.pk).delete()
         raise _api_error(exc) from None
 
 
-def _api_error(exc: ServiceError) -> ApiError:
+def _attachments(user: Any, refs: list[MediaRef]) -> list[Any]:
+    """Store data: URL media as the user's attachments (the upload path's checks and
+    quota); look up attachment ids (someone else's look missing)."""
+    found = []
+    for ref in refs:
+        if ref.attachment_id:
+            attachment = media_services.get_attachment(user, ref.attachment_id)
+            if attachment is None:
+                raise InvalidRequest(f"attachment {ref.attachment_id!r} not found")
+            found.append(attachment)
+            continue
+        quotas.check_upload(user, len(ref.data))
+        upload = TemporaryUploadedFile(f"api-{ref.kind}", ref.content_type, len(ref.data), None)
+        upload.write(ref.data)
+        upload.seek(0)
+        try:
+            found.append(media_services.ingest_upload(user, upload))
+        finally:
+            upload.close()
+    return found
+
+
+def _api_error(exc: Exception) -> ApiError:
+    if isinstance(exc, MediaRejected):
+        kind = "invalid_request_error"
+        code = {413: "request_too_large", 415: "unsupported_media_type"}.get(
+            exc.status, "invalid_media"
+        )
+        return ApiError(
+            exc.status if exc.status in (413, 415) else 400, exc.message, kind, code, "messages"
+        )
     if isinstance(exc, RateLimited):
         return ApiError(
             429, exc.message, "rate_limit_error", exc.limit, retry_after=exc.retry_after
@@ -266,8 +354,11 @@ def _api_error(exc: ServiceError) -> ApiError:
         if exc.message.startswith("unknown model"):
             return ApiError(404, exc.message, "invalid_request_error", "model_not_found", "model")
         return _bad(exc.message)
+    assert isinstance(exc, ServiceError)
     if exc.code == "model_unavailable":
         return ApiError(503, exc.message, "server_error", "model_unavailable", "model")
+    if exc.code == "not_found":
+        return _bad(exc.message)
     return ApiError(503, exc.message, "server_error", exc.code)
 
 

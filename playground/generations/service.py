@@ -145,7 +145,7 @@ def start_generation(
     live worker serves. A conversation too long for the model's context is refused
     by the worker before it generates, and then nothing of the turn is kept.
     """
-    if not isinstance(content, str) or not content.strip():
+    if not isinstance(content, str) or (not content.strip() and not attachments):
         raise InvalidRequest("message content must be a non-empty string")
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(content) > limit:
@@ -192,7 +192,8 @@ def start_generation(
         if media:
             user_message.attachments.set(media)
         if not conversation.title:
-            conversation.title = content.strip().splitlines()[0][:80]
+            lines = content.strip().splitlines()
+            conversation.title = lines[0][:80] if lines else f"{len(media)} attachment(s)"
         conversation.model = spec.name
         conversation.save(update_fields=["title", "model", "updated_at"])
         # Everything the worker needs travels with the job (plain JSON): it never reads

@@ -257,3 +257,114 @@ def test_operators_create_keys_on_the_command_line(stack, alice) -> None:  # typ
         env=_env(),
     )
     assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
+
+
+def _png_data_url(colour: tuple[int, int, int]) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_images_as_data_urls_and_as_uploaded_ids(stack, alice, alice_key) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import logged_in_session
+
+    client = _client(stack, alice_key)
+    text_only = client.chat.completions.create(
+        model="qwen3.5-tiny", messages=[{"role": "user", "content": "What colour?"}], max_tokens=2
+    )
+    answer = client.chat.completions.create(
+        model="qwen3.5-tiny",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": _png_data_url((200, 20, 20))}},
+                    {"type": "text", "text": "What colour?"},
+                ],
+            }
+        ],
+        max_tokens=2,
+    )
+    assert answer.usage.prompt_tokens > text_only.usage.prompt_tokens  # type: ignore[union-attr]
+    reply = Message.objects.get(pk=answer.id.removeprefix("chatcmpl-"))
+    assert reply.images == 1 and reply.parent.attachments.count() == 1  # type: ignore[union-attr]
+
+    # An uploaded file's id, as POST /media/ returned it; an image with no text at all.
+    session = logged_in_session(stack, alice)
+    session.get(stack + "/", timeout=30)
+    import base64
+
+    png = base64.b64decode(_png_data_url((20, 200, 20)).split(",", 1)[1])
+    uploaded = session.post(
+        stack + "/media/",
+        files={"file": ("green.png", png, "image/png")},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": stack + "/"},
+        timeout=60,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    by_id = client.chat.completions.create(
+        model="qwen3.5-tiny",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": uploaded.json()["id"]}}],
+            }
+        ],
+        max_tokens=2,
+    )
+    assert by_id.choices[0].finish_reason == "length"
+
+    # Refusals: a model that cannot see, someone else's (or no) attachment, a broken file.
+    picture = [{"type": "image_url", "image_url": {"url": _png_data_url((1, 2, 3))}}]
+    with pytest.raises(openai.BadRequestError, match="cannot see images"):
+        client.chat.completions.create(
+            model="fake-rate", messages=[{"role": "user", "content": picture}]
+        )
+    with pytest.raises(openai.BadRequestError, match="not found"):
+        client.chat.completions.create(
+            model="qwen3.5-tiny",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "00000000-0000-0000-0000-000000000000"},
+                        }
+                    ],
+                }
+            ],
+        )
+    with pytest.raises(openai.APIStatusError) as broken:
+        client.chat.completions.create(
+            model="qwen3.5-tiny",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,aGVsbG8gd29ybGQ="},
+                        }
+                    ],
+                }
+            ],
+        )
+    assert broken.value.status_code in (400, 415)
+    with pytest.raises(openai.BadRequestError, match="not fetched"):
+        client.chat.completions.create(
+            model="qwen3.5-tiny",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+                    ],
+                }
+            ],
+        )
