@@ -26,6 +26,9 @@ async def _one_api_stream(url: str, key: str, max_tokens: int, delay: float) -> 
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=120)
+    # Connected first (a kept-alive connection), as the socket clients are before they
+    # send: TTFT counts from the request, on both sides.
+    await client.models.list()
     await asyncio.sleep(delay)
     sent = time.perf_counter()
     first = last = None
@@ -81,17 +84,16 @@ def main() -> None:
         socket = asyncio.run(
             _run_streams(url, cookies, conversations, n, args.tokens, "Count.", spread)
         )
-        api = asyncio.run(
-            asyncio.wait_for(
-                asyncio.gather(
-                    *[
-                        _one_api_stream(url, keys[i % len(keys)], args.tokens, i * spread / n)
-                        for i in range(n)
-                    ]
-                ),
-                timeout=300,
+
+        async def api_streams() -> list[dict[str, Any]]:
+            return await asyncio.gather(
+                *[
+                    _one_api_stream(url, keys[i % len(keys)], args.tokens, i * spread / n)
+                    for i in range(n)
+                ]
             )
-        )
+
+        api = asyncio.run(asyncio.wait_for(api_streams(), timeout=300))
         s, a = _summary(socket), _summary(api)
         print(
             f"{n} concurrent streams, {args.tokens} tokens each, FakeRateEngine at {FAKE_RATE:.0f}/s"
