@@ -6,12 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 
 from playground.api.models import ApiKey
 
 MAX_KEYS = 20
 
 
+@never_cache
 @login_required
 def keys(request: HttpRequest) -> HttpResponse:
     new_key = ""
@@ -28,9 +30,9 @@ def keys(request: HttpRequest) -> HttpResponse:
                 error, status = f"You have {MAX_KEYS} keys; revoke one first.", 400
             else:
                 _, new_key = ApiKey.issue(request.user, name)
-        elif action == "revoke":
+        elif action == "revoke" and str(request.POST.get("key_id", "")).isdigit():
             ApiKey.objects.filter(
-                user=request.user, pk=request.POST.get("key_id") or 0, revoked_at__isnull=True
+                user=request.user, pk=int(request.POST["key_id"]), revoked_at__isnull=True
             ).update(revoked_at=timezone.now())
     rows = ApiKey.objects.filter(user=request.user)
     return render(

@@ -9,6 +9,7 @@ status vLLM's and OpenAI's servers use. A client that disconnects stops its gene
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -18,11 +19,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -30,7 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from playground.api.models import ApiKey, hash_key
 from playground.chat.models import Conversation, Message
 from playground.generations import quotas, service
-from playground.generations.catalogue import get_catalogue, served_models
+from playground.generations.catalogue import get_catalogue, get_model, served_models
 from playground.generations.errors import InvalidRequest, ServiceError
 from playground.generations.quotas import RateLimited
 from playground.media import services as media_services
@@ -38,6 +39,7 @@ from playground.media.probe import MediaRejected
 
 log = logging.getLogger(__name__)
 
+MAX_MESSAGES = 500
 FINISH_REASONS = {"stop": "stop", "length": "length", "loop": "stop", "cancelled": "stop"}
 # Engine errors that are the request's fault (400) rather than the server's (500).
 CLIENT_ERRORS = {
@@ -224,6 +226,8 @@ def parse_chat_request(body: Any) -> ChatRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _bad("messages must be a non-empty list", "messages")
+    if len(messages) > MAX_MESSAGES:
+        raise _bad(f"{len(messages)} messages; at most {MAX_MESSAGES}", "messages")
     system_parts: list[str] = []
     turns: list[Turn] = []
     for index, message in enumerate(messages):
@@ -272,6 +276,13 @@ def parse_chat_request(body: Any) -> ChatRequest:
 
 def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
     """Store the conversation as sent, then start its last turn (the one service)."""
+    if chat.prompt_media or any(turn.media for turn in chat.history):
+        try:  # before anything is stored: a model that cannot see takes no media
+            spec = get_model(chat.model)
+        except InvalidRequest as exc:
+            raise _api_error(exc) from None
+        if "image" not in spec.info.get("modalities", ()):
+            raise _bad(f"{spec.label} cannot see images or videos; pick a vision model", "model")
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(chat.prompt) > limit:
         raise ApiError(
@@ -296,8 +307,8 @@ def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
                     content=turn.text,
                     model=chat.model if turn.role == "assistant" else "",
                 )
-                if turn.media:
-                    parent.attachments.set(_attachments(user, turn.media))
+                if turn.media:  # earlier turns' media: resent each call, so not charged
+                    parent.attachments.set(_attachments(user, turn.media, charge=False))
         prompt_media = _attachments(user, chat.prompt_media)
         # Outside the transaction: the service enqueues on its own commit, and reports a
         # broker it could not reach.
@@ -315,9 +326,9 @@ def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
         raise _api_error(exc) from None
 
 
-def _attachments(user: Any, refs: list[MediaRef]) -> list[Any]:
-    """Store data: URL media as the user's attachments (the upload path's checks and
-    quota); look up attachment ids (someone else's look missing)."""
+def _attachments(user: Any, refs: list[MediaRef], charge: bool = True) -> list[Any]:
+    """Store data: URL media as the user's attachments (the upload path's checks and, with
+    ``charge``, its quota); look up attachment ids (someone else's look missing)."""
     found = []
     for ref in refs:
         if ref.attachment_id:
@@ -326,12 +337,17 @@ def _attachments(user: Any, refs: list[MediaRef]) -> list[Any]:
                 raise InvalidRequest(f"attachment {ref.attachment_id!r} not found")
             found.append(attachment)
             continue
-        quotas.check_upload(user, len(ref.data))
+        if charge:
+            quotas.check_upload(user, len(ref.data))
         upload = TemporaryUploadedFile(f"api-{ref.kind}", ref.content_type, len(ref.data), None)
         upload.write(ref.data)
         upload.seek(0)
         try:
             found.append(media_services.ingest_upload(user, upload))
+        except MediaRejected:
+            if charge:
+                quotas.refund_upload(user, len(ref.data))
+            raise
         finally:
             upload.close()
     return found
@@ -379,7 +395,8 @@ def _record_error(record: dict[str, Any]) -> ApiError | None:
     code = error.get("code") or "server_error"
     if code in CLIENT_ERRORS:
         return ApiError(400, error.get("message", code), "invalid_request_error", code)
-    return ApiError(500, error.get("message", code), "server_error", code)
+    # The worker's own text (paths, CUDA messages) is for the logs, not for clients.
+    return ApiError(500, "The generation failed on its worker.", "server_error", code)
 
 
 def _too_large(size: int) -> ApiError:
@@ -396,8 +413,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return ApiError(405, "Use POST.", "invalid_request_error", "method_not_allowed").response()
     try:
-        user = await sync_to_async(_authenticate, thread_sensitive=False)(request)
-        declared = int(request.headers.get("Content-Length") or 0)
+        user = await database_sync_to_async(_authenticate)(request)
+        try:
+            declared = int(request.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _bad("a bad Content-Length header") from None
         if declared > settings.API_MAX_BODY_BYTES:
             raise _too_large(declared)
         try:
@@ -411,9 +431,13 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         except (ValueError, UnicodeDecodeError):
             raise _bad("the request body is not valid JSON") from None
         chat = parse_chat_request(body)
-        ticket = await sync_to_async(_start, thread_sensitive=False)(user, chat)
+        ticket = await _start_shielded(user, chat)
     except ApiError as exc:
         return exc.response()
+    except DatabaseError:
+        return ApiError(
+            503, "The database is briefly unavailable; try again.", "server_error", "unavailable"
+        ).response()
     created = int(time.time())
     completion_id = f"chatcmpl-{ticket.generation_id}"
     if chat.stream:
@@ -456,9 +480,24 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
 
 
+async def _start_shielded(user: Any, chat: ChatRequest) -> service.GenerationTicket:
+    """Start the generation; a client that leaves meanwhile still gets it stopped."""
+    task = asyncio.ensure_future(database_sync_to_async(_start)(user, chat))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+
+        def stop_when_started(done: asyncio.Future[service.GenerationTicket]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                asyncio.ensure_future(_stop(user, done.result().generation_id))
+
+        task.add_done_callback(stop_when_started)
+        raise
+
+
 async def _stop(user: Any, generation_id: str) -> None:
     try:
-        await sync_to_async(service.request_stop, thread_sensitive=False)(user, generation_id)
+        await database_sync_to_async(service.request_stop)(user, generation_id)
     except Exception as exc:  # the stop is best effort; the reaper closes what is left
         log.warning("stopping %s after a disconnect failed: %s", generation_id, exc)
 

@@ -24,6 +24,7 @@ skipped (a quota is not worth refusing every user while the broker restarts).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -138,18 +139,6 @@ def check_generation(user: Any, generation_id: str) -> None:
                     "(UTC); the quota resets at midnight.",
                     _until_midnight(now),
                 )
-        if limits.requests_per_minute:
-            rate = limits.requests_per_minute / 60.0
-            wait = float(
-                client.eval(_TAKE, 1, f"{PREFIX}rpm:{uid}", limits.requests_per_minute, rate, now)
-            )
-            if wait > 0:
-                raise _refuse(
-                    client,
-                    "requests_per_minute",
-                    f"Too many requests: at most {limits.requests_per_minute} a minute.",
-                    wait,
-                )
         if limits.concurrent:
             entered = client.eval(
                 _ENTER,
@@ -168,6 +157,20 @@ def check_generation(user: Any, generation_id: str) -> None:
                     f"You already have {limits.concurrent} replies in progress; wait for one "
                     "to finish.",
                     5,
+                )
+        if limits.requests_per_minute:
+            rate = limits.requests_per_minute / 60.0
+            wait = float(
+                client.eval(_TAKE, 1, f"{PREFIX}rpm:{uid}", limits.requests_per_minute, rate, now)
+            )
+            if wait > 0:
+                if limits.concurrent:  # the slot just taken goes back
+                    client.zrem(f"{PREFIX}active:{uid}", generation_id)
+                raise _refuse(
+                    client,
+                    "requests_per_minute",
+                    f"Too many requests: at most {limits.requests_per_minute} a minute.",
+                    wait,
                 )
     except redis.RedisError as exc:
         log.warning("quota check skipped, Redis unreachable: %s", exc)
@@ -194,6 +197,12 @@ def generation_finished(user_id: Any, generation_id: str, tokens: int) -> None:
 def release(user_id: Any, generation_id: str) -> None:
     """Give back the slot of a generation that was refused before it was stored."""
     generation_finished(user_id, generation_id, 0)
+
+
+def refund_upload(user: Any, size: int) -> None:
+    """Give back bytes counted for an upload that was then not stored."""
+    with contextlib.suppress(redis.RedisError):
+        get_redis().decrby(f"{PREFIX}upload:{user.pk}:{_day(time.time())}", size)
 
 
 def check_upload(user: Any, size: int) -> None:

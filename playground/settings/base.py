@@ -106,14 +106,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_VERBOSE = False
-# Behind a reverse proxy, set AXES_IPWARE_PROXY_COUNT (and the header) so the client's
-# address, not the proxy's, is what gets locked.
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
-# Without a proxy only the socket's address counts: a client cannot dodge the lock with a
-# forged X-Forwarded-For.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# The address locked is the connection's (django-axes without ipware). Behind a reverse
+# proxy, run uvicorn with --forwarded-allow-ips=<the proxy's address> so it replaces the
+# connection's address with the client's from X-Forwarded-For, and only the proxy is
+# trusted to set it.
 
 # Per-user quotas (playground.generations.quotas), for the socket, the API and Gradio
 # alike; 0 = unlimited. Overridden per group and per user in the admin (Quota overrides).

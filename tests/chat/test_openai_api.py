@@ -368,3 +368,32 @@ def test_images_as_data_urls_and_as_uploaded_ids(stack, alice, alice_key) -> Non
                 }
             ],
         )
+
+
+def test_another_users_attachment_and_an_inactive_users_key(stack, alice, bob, alice_key) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import logged_in_session
+
+    session = logged_in_session(stack, bob)
+    session.get(stack + "/", timeout=30)
+    import base64
+
+    png = base64.b64decode(_png_data_url((9, 9, 200)).split(",", 1)[1])
+    bobs = session.post(
+        stack + "/media/",
+        files={"file": ("blue.png", png, "image/png")},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": stack + "/"},
+        timeout=60,
+    ).json()["id"]
+    # Alice's key cannot use Bob's upload: it looks missing.
+    with pytest.raises(openai.BadRequestError, match="not found"):
+        _client(stack, alice_key).chat.completions.create(
+            model="qwen3.5-tiny",
+            messages=[
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": bobs}}]}
+            ],
+        )
+    # A deactivated user's keys stop working.
+    alice.is_active = False
+    alice.save()
+    with pytest.raises(openai.AuthenticationError):
+        _client(stack, alice_key).models.list()

@@ -63,8 +63,14 @@ def test_the_socket_refuses_over_the_rate_saying_when_to_retry(stack, alice) -> 
     assert "at most 2 a minute" in refused["message"]
     # Nothing of the refused turn is stored.
     assert not Message.objects.filter(conversation=conversation, content="hi again").exists()
-    # Staff see it on the dashboard.
+    # Staff see it on the dashboard (once both replies' usage rows are stored).
     from django.contrib.auth.models import User
+
+    from playground.dashboard.models import UsageRecord
+
+    deadline = time.monotonic() + 30
+    while UsageRecord.objects.filter(user=alice).count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
 
     staff = User.objects.create_user("staff", password="staff-pass-1", is_staff=True)
     page = logged_in_session(stack, staff).get(stack + "/dashboard/", timeout=30).text
