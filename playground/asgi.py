@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP (Django, plus static files) and WebSockets (Channels)."""
 
+import asyncio
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -14,9 +16,29 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from playground.generations.routing import websocket_urlpatterns  # noqa: E402
 
+django_and_static = ASGIStaticFilesHandler(django_http)
+_gradio: Any = None
+_gradio_lock = asyncio.Lock()
+
+
+async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/gradio`` goes to the Gradio app (built on first use), the rest to Django."""
+    global _gradio
+    path = scope.get("path", "")
+    if path == "/gradio" or path.startswith("/gradio/"):
+        async with _gradio_lock:
+            if _gradio is None:
+                from playground.gradio_app import create_app
+
+                _gradio = await create_app()
+        await _gradio(scope, receive, send)
+        return
+    await django_and_static(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_http),
+        "http": http,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -274,7 +274,7 @@ def parse_chat_request(body: Any) -> ChatRequest:
     )
 
 
-def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
+def _start(user: Any, chat: ChatRequest, source: str = "api") -> service.GenerationTicket:
     """Store the conversation as sent, then start its last turn (the one service)."""
     if chat.prompt_media or any(turn.media for turn in chat.history):
         try:  # before anything is stored: a model that cannot see takes no media
@@ -295,9 +295,7 @@ def _start(user: Any, chat: ChatRequest) -> service.GenerationTicket:
     conversation = None
     try:
         with transaction.atomic():
-            conversation = service.create_conversation(
-                user, chat.model, chat.system, source=Conversation.Source.API
-            )
+            conversation = service.create_conversation(user, chat.model, chat.system, source=source)
             parent = None
             for turn in chat.history:
                 parent = Message.objects.create(
@@ -431,7 +429,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         except (ValueError, UnicodeDecodeError):
             raise _bad("the request body is not valid JSON") from None
         chat = parse_chat_request(body)
-        ticket = await _start_shielded(user, chat)
+        ticket = await start_shielded(user, chat)
     except ApiError as exc:
         return exc.response()
     except DatabaseError:
@@ -454,7 +452,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
                 record = event
     finally:
         if record is None:  # the client went away: stop its generation
-            await _stop(user, ticket.generation_id)
+            await stop(user, ticket.generation_id)
     assert record is not None
     error = _record_error(record)
     if error is not None:
@@ -480,22 +478,24 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     )
 
 
-async def _start_shielded(user: Any, chat: ChatRequest) -> service.GenerationTicket:
+async def start_shielded(
+    user: Any, chat: ChatRequest, source: str = "api"
+) -> service.GenerationTicket:
     """Start the generation; a client that leaves meanwhile still gets it stopped."""
-    task = asyncio.ensure_future(database_sync_to_async(_start)(user, chat))
+    task = asyncio.ensure_future(database_sync_to_async(_start)(user, chat, source))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
 
         def stop_when_started(done: asyncio.Future[service.GenerationTicket]) -> None:
             if not done.cancelled() and done.exception() is None:
-                asyncio.ensure_future(_stop(user, done.result().generation_id))
+                asyncio.ensure_future(stop(user, done.result().generation_id))
 
         task.add_done_callback(stop_when_started)
         raise
 
 
-async def _stop(user: Any, generation_id: str) -> None:
+async def stop(user: Any, generation_id: str) -> None:
     try:
         await database_sync_to_async(service.request_stop)(user, generation_id)
     except Exception as exc:  # the stop is best effort; the reaper closes what is left
@@ -549,4 +549,4 @@ async def _chunks(
                 return
     finally:
         if not finished:  # the client disconnected (or the server is stopping)
-            await _stop(user, ticket.generation_id)
+            await stop(user, ticket.generation_id)

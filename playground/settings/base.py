@@ -131,6 +131,7 @@ if SIGNUP_MODE not in ("open", "invite", "closed"):
     raise ValueError(f"PLAYGROUND_SIGNUP_MODE must be open, invite or closed, not {SIGNUP_MODE!r}")
 
 LOGIN_URL = "login"
+LOGIN_URL_PATH = "/accounts/login/"  # for the Gradio app, outside Django's URL resolver
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
 
