@@ -55,6 +55,7 @@ class Filters:
     end: datetime
     model: str = ""
     user_id: int | None = None
+    kind: str = ""  # chat / api / gradio; "" = all (a kind is read from raw rows only)
 
     @property
     def unit(self) -> str:
@@ -73,7 +74,8 @@ def plan(filters: Filters, *, days: bool, hours: bool = True) -> Plan:
     """Which source covers which part of [start, end)."""
     result = Plan()
     known = known_complete_until(rollup_state())
-    if known is None or known <= filters.start:
+    # The rollups do not split by front end: a front-end filter reads raw rows throughout.
+    if filters.kind or known is None or known <= filters.start:
         result.raw.append((filters.start, filters.end))
         return result
     rolled_end = min(filters.end, known)
@@ -118,11 +120,14 @@ def _within(column: str, intervals: list[Interval]) -> Q:
 
 
 def _narrow(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
-    """Apply the optional model and user filters (every usage table has both columns)."""
+    """Apply the optional model and user filters (every usage table has both columns), and
+    the front-end filter to raw rows (feedback is counted for every front end)."""
     if filters.model:
         rows = rows.filter(model=filters.model)
     if filters.user_id:
         rows = rows.filter(user_id=filters.user_id)
+    if filters.kind and rows.model is UsageRecord:
+        rows = rows.filter(kind=filters.kind)
     return rows
 
 
@@ -433,6 +438,8 @@ def by_front_end(filters: Filters) -> list[dict[str, Any]]:
         rows = rows.filter(model=filters.model)
     if filters.user_id is not None:
         rows = rows.filter(user_id=filters.user_id)
+    if filters.kind:
+        rows = rows.filter(kind=filters.kind)
     return list(
         rows.values("kind")
         .annotate(

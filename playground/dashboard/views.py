@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from playground.chat.models import Conversation
 from playground.dashboard import queries
-from playground.dashboard.models import LATENCY_METRICS
+from playground.dashboard.models import LATENCY_METRICS, UsageRecord
 from playground.dashboard.queries import PERCENTILES, Filters
 from playground.generations import quotas
 from playground.generations.catalogue import get_catalogue
@@ -86,7 +86,12 @@ def parse_filters(request: HttpRequest) -> Selection:
         )
         if user_id is None:
             raise BadFilter(f"No user named {username!r}.")
-    return Selection(Filters(start, end, query.get("model", "").strip(), user_id), choice, username)
+    kind = query.get("kind", "").strip()
+    if kind not in ("", *UsageRecord.Kind.values):
+        raise BadFilter(f"Unknown front end {kind!r}: use chat, api or gradio.")
+    return Selection(
+        Filters(start, end, query.get("model", "").strip(), user_id, kind), choice, username
+    )
 
 
 def _last_days(days: int) -> tuple[datetime, datetime]:
@@ -131,6 +136,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "top_users": users.table[:TOP_USERS_SHOWN],
         "failures": queries.failures(filters),
         "front_ends": queries.by_front_end(filters),
+        "kind_choices": UsageRecord.Kind.values,
         "throttled": quotas.throttled_counts(7),
         "series": queries.series(filters, cells, users),
         "percentiles": PERCENTILES,

@@ -397,3 +397,31 @@ def test_another_users_attachment_and_an_inactive_users_key(stack, alice, bob, a
     alice.save()
     with pytest.raises(openai.AuthenticationError):
         _client(stack, alice_key).models.list()
+
+
+def test_api_usage_is_filterable_on_the_dashboard(stack, alice, alice_key) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    from tests.helpers import logged_in_session
+
+    answer = _client(stack, alice_key).chat.completions.create(
+        model="fake-rate", messages=[{"role": "user", "content": "Hi"}], max_tokens=3
+    )
+    reply = Message.objects.get(pk=answer.id.removeprefix("chatcmpl-"))
+    deadline = time.monotonic() + 30
+    while not UsageRecord.objects.filter(message=reply).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    staff = User.objects.create_user("boss", password="boss-pass-1", is_staff=True)
+    session = logged_in_session(stack, staff)
+
+    def requests_shown(query: str) -> str:
+        page = session.get(stack + "/dashboard/" + query, timeout=60)
+        assert page.status_code == 200, page.text[:300]
+        return re.search(r'<dd id="t-requests">(\d+)</dd>', page.text)[1]  # type: ignore[index]
+
+    assert requests_shown("?kind=api") == "1"
+    assert requests_shown("?kind=chat") == "0"
+    assert requests_shown("") == "1"
+    assert "Unknown front end" in session.get(stack + "/dashboard/?kind=fax", timeout=60).text
+    csv = session.get(stack + "/dashboard/usage.csv?kind=api", timeout=60)
+    assert csv.status_code == 200 and csv.text.count("\n") == 2  # header + the one row
