@@ -79,7 +79,9 @@ def load_causal_lm(
     config = json.loads((path / "config.json").read_text())
     # Vision-language checkpoints (every published Qwen 3.5) load whole, encoder included.
     auto = AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
-    if (config.get("quantization_config") or {}).get("quant_method") == "fp8":
+    from engines.fp8.format import is_fp8_config
+
+    if is_fp8_config(config):
         from engines.fp8.loader import load_fp8_model
 
         return load_fp8_model(path, auto, getattr(torch, dtype), device), tokenizer

@@ -76,18 +76,14 @@ def engine_entries(engines: Path) -> list[dict[str, Any]]:
     Each becomes (or overrides) the family entry its manifest names — ``qwen3.5-35b-a3b``,
     or ``qwen3.5-35b-a3b-fp8`` for an FP8 build — served by the ``trtllm`` backend.
     """
-    from engines.trtllm.build import MANIFEST
+    from engines.trtllm.build import read_manifest
 
     family = {entry["display_name"]: entry for entry in family_entries({})}
     entries = []
     for path in sorted(engines.iterdir()) if engines.is_dir() else []:
-        manifest_path = path / MANIFEST
-        if not manifest_path.exists():
-            continue
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            base = family[manifest["model"]]
-        except (ValueError, KeyError):
+        manifest = read_manifest(path)
+        base = family.get(manifest.get("model", "")) if manifest else None
+        if manifest is None or base is None:
             continue  # not one of ours: the worker refuses it with a reason if asked
         gpu = manifest.get("gpu") or {}
         info = {

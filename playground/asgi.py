@@ -26,11 +26,12 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
     global _gradio
     path = scope.get("path", "")
     if path == "/gradio" or path.startswith("/gradio/"):
-        async with _gradio_lock:
-            if _gradio is None:
-                from playground.gradio_app import create_app
+        if _gradio is None:  # the lock only while it is built, not on every request
+            async with _gradio_lock:
+                if _gradio is None:
+                    from playground.gradio_app import create_app
 
-                _gradio = await create_app()
+                    _gradio = await create_app()
         await _gradio(scope, receive, send)
         return
     await django_and_static(scope, receive, send)

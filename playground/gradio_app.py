@@ -15,6 +15,7 @@ import mimetypes
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a server
@@ -35,21 +36,14 @@ PATH = "/gradio"
 
 
 def _user_of_session(session_key: str) -> Any:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.utils.crypto import constant_time_compare
+    """Django's own ``auth.get_user`` on that session (backend, password-change check)."""
+    from importlib import import_module
 
-    session = SessionStore(session_key)
-    user_id = session.get(SESSION_KEY)
-    if user_id is None or session.get(BACKEND_SESSION_KEY) is None:
-        return None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        return None
-    # As Django's own get_user: a password change ends other sessions.
-    if not constant_time_compare(session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()):
-        return None
-    return user
+    from django.contrib.auth import get_user
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = get_user(SimpleNamespace(session=store))
+    return user if user.is_authenticated and user.is_active else None
 
 
 async def django_user(request: Request) -> str | None:

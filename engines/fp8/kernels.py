@@ -157,6 +157,20 @@ def _tile_rows(
 
 
 @triton.jit
+def _activation_step(a_ptrs, a_scale_ptrs, kb, valid, k_mask):
+    """One K step of the FP8 activations (rows ``valid``) and their per-row group scale."""
+    a = tl.load(a_ptrs, mask=valid[:, None] & k_mask[None, :], other=0.0)
+    return a, tl.load(a_scale_ptrs + kb, mask=valid, other=0.0)
+
+
+@triton.jit
+def _scaled_dot(a, a_s, w_ptr, w_off, s_ptr, s_off, kb, k_mask, n_mask):
+    """One K step: FP8 dot in fp32, times the activation scale and the weight block scale."""
+    w = tl.load(w_ptr + w_off, mask=k_mask[:, None] & n_mask[None, :], other=0.0)
+    return tl.dot(a, w) * (a_s[:, None] * tl.load(s_ptr + s_off + kb))
+
+
+@triton.jit
 def _gate_up_kernel(
     a_ptr,
     a_scale_ptr,
@@ -203,14 +217,9 @@ def _gate_up_kernel(
     acc_up = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for kb in range(0, tl.cdiv(K, BLOCK_K)):
         k_mask = offs_k < K - kb * BLOCK_K
-        a = tl.load(a_ptrs, mask=valid[:, None] & k_mask[None, :], other=0.0)
-        wg = tl.load(wg_ptr + w_off, mask=k_mask[:, None] & n_mask[None, :], other=0.0)
-        wu = tl.load(wu_ptr + w_off, mask=k_mask[:, None] & n_mask[None, :], other=0.0)
-        a_s = tl.load(a_scale_ptrs + kb, mask=valid, other=0.0)
-        s_g = tl.load(sg_ptr + s_off + kb)
-        s_u = tl.load(su_ptr + s_off + kb)
-        acc_gate += tl.dot(a, wg) * (a_s[:, None] * s_g)
-        acc_up += tl.dot(a, wu) * (a_s[:, None] * s_u)
+        a, a_s = _activation_step(a_ptrs, a_scale_ptrs, kb, valid, k_mask)
+        acc_gate += _scaled_dot(a, a_s, wg_ptr, w_off, sg_ptr, s_off, kb, k_mask, n_mask)
+        acc_up += _scaled_dot(a, a_s, wu_ptr, w_off, su_ptr, s_off, kb, k_mask, n_mask)
         a_ptrs += BLOCK_K
         w_off += BLOCK_K
 
@@ -266,11 +275,8 @@ def _grouped_gemm_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for kb in range(0, tl.cdiv(K, BLOCK_K)):
         k_mask = offs_k < K - kb * BLOCK_K
-        a = tl.load(a_ptrs, mask=valid[:, None] & k_mask[None, :], other=0.0)
-        w = tl.load(w_ptr + w_off, mask=k_mask[:, None] & n_mask[None, :], other=0.0)
-        a_s = tl.load(a_scale_ptrs + kb, mask=valid, other=0.0)
-        s_w = tl.load(s_ptr + s_off + kb)
-        acc += tl.dot(a, w) * (a_s[:, None] * s_w)
+        a, a_s = _activation_step(a_ptrs, a_scale_ptrs, kb, valid, k_mask)
+        acc += _scaled_dot(a, a_s, w_ptr, w_off, s_ptr, s_off, kb, k_mask, n_mask)
         a_ptrs += BLOCK_K
         w_off += BLOCK_K
     if ROUTED:

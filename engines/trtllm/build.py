@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from engines.fp8.format import is_fp8_config
 from engines.trtllm.models import MODELS, Architecture, lookup
 from engines.trtllm.options import MIN_VERSION, check_options
 from engines.trtllm.plan import CONTEXTS, GPU_COUNTS, GPUS, llm_options, plan, recommended
@@ -34,9 +35,7 @@ def _checkpoint_quant(checkpoint: Path) -> str:
     config_path = checkpoint / "config.json"
     if not config_path.exists():
         raise BuildError(f"{checkpoint} has no config.json: not a checkpoint folder")
-    config = json.loads(config_path.read_text())
-    quant = (config.get("quantization_config") or {}).get("quant_method")
-    return "fp8" if quant == "fp8" else "bf16"
+    return "fp8" if is_fp8_config(json.loads(config_path.read_text())) else "bf16"
 
 
 def serve_command(checkpoint: str, options: dict[str, Any], arch: Architecture) -> list[str]:
@@ -155,16 +154,25 @@ def build_engine_dir(
     return manifest
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """An engine directory's manifest, or None where ``path`` holds none (or a broken one)."""
+    try:
+        manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest
+
+
 def read_engine_dir(path: Path) -> tuple[dict[str, Any], dict[str, Any], Path]:
     """(manifest, LLM API options, checkpoint folder) of an engine directory."""
     import yaml
 
-    if not (path / MANIFEST).exists() or not (path / OPTIONS_FILE).exists():
+    manifest = read_manifest(path)
+    if manifest is None or not (path / OPTIONS_FILE).exists():
         raise BuildError(
             f"{path} is not an engine directory (no {MANIFEST} / {OPTIONS_FILE}); "
             "write one with: python -m engines build MODEL --gpu GPU --gpus N OUT"
         )
-    manifest = json.loads((path / MANIFEST).read_text())
     options = yaml.safe_load((path / OPTIONS_FILE).read_text()) or {}
     check_options(options)
     checkpoint = path / CHECKPOINT_LINK

@@ -32,7 +32,7 @@ from playground.api.models import ApiKey, hash_key
 from playground.chat.models import Conversation, Message
 from playground.generations import quotas, service
 from playground.generations.catalogue import get_catalogue, get_model, served_models
-from playground.generations.errors import InvalidRequest, ServiceError
+from playground.generations.errors import InvalidRequest, ServiceError, UnknownModel
 from playground.generations.quotas import RateLimited
 from playground.media import services as media_services
 from playground.media.probe import MediaRejected
@@ -364,9 +364,9 @@ def _api_error(exc: Exception) -> ApiError:
         return ApiError(
             429, exc.message, "rate_limit_error", exc.limit, retry_after=exc.retry_after
         )
+    if isinstance(exc, UnknownModel):
+        return ApiError(404, exc.message, "invalid_request_error", "model_not_found", "model")
     if isinstance(exc, InvalidRequest):
-        if exc.message.startswith("unknown model"):
-            return ApiError(404, exc.message, "invalid_request_error", "model_not_found", "model")
         return _bad(exc.message)
     assert isinstance(exc, ServiceError)
     if exc.code == "model_unavailable":

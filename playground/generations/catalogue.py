@@ -15,7 +15,7 @@ from django.conf import settings
 from engines.catalogue import ModelSpec, load_catalogue
 from inference.heartbeats import live_models
 from inference.redis_clients import get_redis
-from playground.generations.errors import InvalidRequest, ServiceError
+from playground.generations.errors import InvalidRequest, ServiceError, UnknownModel
 
 
 @cache
@@ -30,7 +30,7 @@ def get_model(name: Any) -> ModelSpec:
         return get_catalogue()[name]
     except KeyError:
         known = ", ".join(sorted(get_catalogue()))
-        raise InvalidRequest(f"unknown model {name!r}; available: {known}") from None
+        raise UnknownModel(f"unknown model {name!r}; available: {known}") from None
 
 
 def served_models() -> dict[str, dict[str, Any]]:

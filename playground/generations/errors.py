@@ -20,3 +20,7 @@ class NotFound(ServiceError):
 class InvalidRequest(ServiceError):
     def __init__(self, message: str) -> None:
         super().__init__("invalid_request", message)
+
+
+class UnknownModel(InvalidRequest):
+    """No such model in the catalogue (the socket says invalid_request; the API, 404)."""

@@ -34,6 +34,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.db.models import Q
 
 from inference.redis_clients import get_redis
 from playground.generations.errors import ServiceError
@@ -85,14 +86,17 @@ def limits_for(user: Any) -> Limits:
     from playground.generations.models import QuotaOverride
 
     values = {f.name: int(settings.PLAYGROUND_QUOTAS.get(f.name, 0)) for f in fields(Limits)}
-    overrides = list(
-        QuotaOverride.objects.filter(group__user=user) if user.pk else QuotaOverride.objects.none()
+    found = (
+        list(QuotaOverride.objects.filter(Q(user_id=user.pk) | Q(group__user=user)).distinct())
+        if user.pk
+        else []
     )
+    groups = [o for o in found if o.user_id is None]
     for name in values:
-        group_values = [getattr(o, name) for o in overrides if getattr(o, name) is not None]
+        group_values = [getattr(o, name) for o in groups if getattr(o, name) is not None]
         if group_values:
             values[name] = 0 if 0 in group_values else max(group_values)
-    own = QuotaOverride.objects.filter(user_id=user.pk).first()
+    own = next((o for o in found if o.user_id is not None), None)
     if own is not None:
         for name in values:
             if getattr(own, name) is not None:

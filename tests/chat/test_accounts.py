@@ -51,17 +51,22 @@ def test_failed_logins_lock_that_account_from_that_address(live_server_url, alic
     other = _login(requests.Session(), live_server_url, "bob", "bob-password-1")
     assert other.status_code == 302
     # An operator can unlock it (django-axes' command), and then the right password works.
-    reset = subprocess.run(
-        [sys.executable, "manage.py", "axes_reset_username", "alice"],
+    reset = manage("axes_reset_username", "alice")
+    assert reset.returncode == 0, reset.stderr
+    assert (
+        _login(requests.Session(), live_server_url, "alice", "alice-password-1").status_code == 302
+    )
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ARGS`` against the test database."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         env=_env(),
-    )
-    assert reset.returncode == 0, reset.stderr
-    assert (
-        _login(requests.Session(), live_server_url, "alice", "alice-password-1").status_code == 302
     )
 
 
@@ -135,14 +140,7 @@ def test_invite_only_signup_takes_each_code_once(server_with_mode) -> None:  # t
     from django.contrib.auth.models import User
 
     base = server_with_mode("invite")
-    made = subprocess.run(
-        [sys.executable, "manage.py", "invite", "create", "--count", "2", "--note", "test"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(),
-    )
+    made = manage("invite", "create", "--count", "2", "--note", "test")
     assert made.returncode == 0, made.stderr
     first, second = made.stdout.split()
     page = requests.get(base + "/accounts/signup/", timeout=30).text

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import openai
@@ -14,7 +12,6 @@ import requests
 from playground.api.models import ApiKey
 from playground.chat.models import Conversation, Message
 from playground.dashboard.models import UsageRecord
-from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -235,28 +232,34 @@ def test_keys_are_per_user_shown_once_and_revocable(stack, alice, bob) -> None: 
 
 
 def test_operators_create_keys_on_the_command_line(stack, alice) -> None:  # type: ignore[no-untyped-def]
-    from tests.chat.test_accounts import _env
+    from tests.chat.test_accounts import manage
 
-    made = subprocess.run(
-        [sys.executable, "manage.py", "api_key", "create", "alice", "--name", "ci"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(),
-    )
+    made = manage("api_key", "create", "alice", "--name", "ci")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     assert [m.id for m in _client(stack, key).models.list()]
-    missing = subprocess.run(
-        [sys.executable, "manage.py", "api_key", "create", "nobody"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(),
-    )
+    missing = manage("api_key", "create", "nobody")
     assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
+
+
+def _upload_png(base: str, user, colour: tuple[int, int, int]) -> str:  # type: ignore[no-untyped-def]
+    """Upload a PNG through POST /media/ as ``user``; its attachment id."""
+    import base64
+
+    from tests.helpers import logged_in_session
+
+    session = logged_in_session(base, user)
+    session.get(base + "/", timeout=30)  # the CSRF cookie
+    png = base64.b64decode(_png_data_url(colour).split(",", 1)[1])
+    uploaded = session.post(
+        base + "/media/",
+        files={"file": ("picture.png", png, "image/png")},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": base + "/"},
+        timeout=60,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    attachment_id: str = uploaded.json()["id"]
+    return attachment_id
 
 
 def _png_data_url(colour: tuple[int, int, int]) -> str:
@@ -271,7 +274,6 @@ def _png_data_url(colour: tuple[int, int, int]) -> str:
 
 
 def test_images_as_data_urls_and_as_uploaded_ids(stack, alice, alice_key) -> None:  # type: ignore[no-untyped-def]
-    from tests.helpers import logged_in_session
 
     client = _client(stack, alice_key)
     text_only = client.chat.completions.create(
@@ -295,24 +297,13 @@ def test_images_as_data_urls_and_as_uploaded_ids(stack, alice, alice_key) -> Non
     assert reply.images == 1 and reply.parent.attachments.count() == 1  # type: ignore[union-attr]
 
     # An uploaded file's id, as POST /media/ returned it; an image with no text at all.
-    session = logged_in_session(stack, alice)
-    session.get(stack + "/", timeout=30)
-    import base64
-
-    png = base64.b64decode(_png_data_url((20, 200, 20)).split(",", 1)[1])
-    uploaded = session.post(
-        stack + "/media/",
-        files={"file": ("green.png", png, "image/png")},
-        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": stack + "/"},
-        timeout=60,
-    )
-    assert uploaded.status_code == 201, uploaded.text
+    uploaded_id = _upload_png(stack, alice, (20, 200, 20))
     by_id = client.chat.completions.create(
         model="qwen3.5-tiny",
         messages=[
             {
                 "role": "user",
-                "content": [{"type": "image_url", "image_url": {"url": uploaded.json()["id"]}}],
+                "content": [{"type": "image_url", "image_url": {"url": uploaded_id}}],
             }
         ],
         max_tokens=2,
@@ -371,19 +362,8 @@ def test_images_as_data_urls_and_as_uploaded_ids(stack, alice, alice_key) -> Non
 
 
 def test_another_users_attachment_and_an_inactive_users_key(stack, alice, bob, alice_key) -> None:  # type: ignore[no-untyped-def]
-    from tests.helpers import logged_in_session
 
-    session = logged_in_session(stack, bob)
-    session.get(stack + "/", timeout=30)
-    import base64
-
-    png = base64.b64decode(_png_data_url((9, 9, 200)).split(",", 1)[1])
-    bobs = session.post(
-        stack + "/media/",
-        files={"file": ("blue.png", png, "image/png")},
-        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": stack + "/"},
-        timeout=60,
-    ).json()["id"]
+    bobs = _upload_png(stack, bob, (9, 9, 200))
     # Alice's key cannot use Bob's upload: it looks missing.
     with pytest.raises(openai.BadRequestError, match="not found"):
         _client(stack, alice_key).chat.completions.create(
