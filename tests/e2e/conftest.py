@@ -29,7 +29,9 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not BUNDLE.exists():
-        pytest.fail("the chat page's bundle is not built; `make frontend` (or `make test`) builds it")
+        pytest.fail(
+            "the chat page's bundle is not built; `make frontend` (or `make test`) builds it"
+        )
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("Chromium is not installed; `make test` installs Debian's chromium package")

@@ -19,7 +19,8 @@ export class Conversation {
   /** Show the stored messages; follow the replies that are still being written. */
   load(stored) {
     for (const m of stored) {
-      const li = this.messages.add(m.role, m.content, m.reasoning, m.attachments);
+      this.composer.earlierChars += m.content.length;
+      const li = this.messages.add(m.role, m.content, m.reasoning, m.attachments, m.model);
       if (m.role !== "assistant") continue;
       if (m.status === "queued" || m.status === "running") {
         // Text is stored at the end, so an unfinished reply is replayed from seq 0.
@@ -50,37 +51,55 @@ export class Conversation {
   }
 
   refreshSend() {
-    this.composer.setSendable(!(this.uploads.busy() || this.busy()));
+    this.composer.setBlocked(this.uploads.busy());
   }
 
   send(text) {
-    if (!text.trim() || this.busy() || this.uploads.busy()) return;
     const ready = this.uploads.ready();
-    this.messages.add("user", text, "", ready);
-    const reply = this.messages.add("assistant", "");
+    // A message may be only attachments; an upload still running holds it back.
+    if ((!text.trim() && !ready.length) || this.busy() || this.uploads.busy()) return;
+    this.messages.toBottom();
+    const asked = this.messages.add("user", text, "", ready);
+    const reply = this.messages.add("assistant", "", "", null, this.page.model);
     reply.classList.add("streaming");
+    reply.dataset.asked = text;
     const frame = { conversation_id: this.page.conversation_id, content: text, ...this.composer.options() };
     if (ready.length) frame.attachments = ready.map((a) => a.id);
+    this.sent = (this.sent || 0) + 1;
+    frame.client_ref = "m" + this.sent; // the server echoes it on "accepted" or a refusal
+    this.pendingRef = frame.client_ref;
     this.socket.generate(frame);
     this.pending = reply;
+    this.pendingAsked = asked;
     this.composer.setBusy(true);
+    this.composer.earlierChars += text.length;
     this.composer.clear();
     this.uploads.clear();
-    this.sidebar.titleFromFirstMessage(text);
+    this.sidebar.titleFromFirstMessage(text, ready.length);
   }
 
+  /** Take a turn back off the page and return its text to the composer. */
+  takeBack(reply, asked) {
+    if (asked && asked.classList.contains("user")) asked.remove();
+    reply.remove();
+    const text = reply.dataset.asked || "";
+    this.composer.earlierChars -= text.length;
+    this.composer.restore(text);
+  }
+
+  /** Stop the reply being written; false when there is none. */
   stop() {
-    if (this.current) {
-      this.socket.stop(this.current);
-      this.setStatus("Stopping…");
-    }
+    if (!this.current) return false;
+    this.socket.stop(this.current);
+    this.setStatus("Stopping…");
+    return true;
   }
 
   /** The socket died after a generate frame went out but before "accepted": the page
    * cannot know whether it was stored, so it stops waiting for it. */
   lostFrames() {
     if (!this.pending) return;
-    this.pending.remove();
+    this.takeBack(this.pending, this.pendingAsked);
     this.pending = null;
     this.composer.setBusy(this.current !== null);
   }
@@ -138,7 +157,6 @@ export class Conversation {
       }
       this.messages.appendContent(li, ev.text);
     }
-    this.messages.follow(li);
   }
 
   onDone(gen, ev) {
@@ -146,13 +164,12 @@ export class Conversation {
     gen.lastSeq = ev.seq;
     gen.done = true;
     // "done" carries the stored text: it repairs anything a broken stream lost.
-    if (typeof ev.content === "string") this.messages.setContent(gen.bubble, ev.content);
+    if (typeof ev.content === "string") this.messages.setContent(gen.bubble, ev.content, ev.reasoning);
     if (!gen.error && ev.error && ev.error.message) gen.error = ev.error.message;
     if (ev.error && ev.error.code === "context_length_exceeded") {
-      // Refused before generating, and not kept: take the turn back off the page.
-      const asked = gen.bubble.previousElementSibling;
-      if (asked && asked.classList.contains("user")) asked.remove();
-      gen.bubble.remove();
+      // Refused before generating, and not kept: take the turn back off the page, and
+      // its text back into the composer.
+      this.takeBack(gen.bubble, gen.bubble.previousElementSibling);
       this.gens.delete(ev.generation_id);
       this.settle(ev.generation_id);
       this.setStatus(ev.error.message, true);
@@ -174,8 +191,9 @@ export class Conversation {
       gen.error = ev.message;
       return;
     }
-    if (this.pending) {
-      this.pending.remove();
+    if (this.pending && (ev.client_ref == null || ev.client_ref === this.pendingRef)) {
+      // The generate frame was refused (too long, over a quota...): nothing was stored.
+      this.takeBack(this.pending, this.pendingAsked);
       this.pending = null;
       this.composer.setBusy(false);
     }

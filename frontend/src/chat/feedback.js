@@ -1,5 +1,6 @@
 // Thumbs up/down under a finished reply; after a choice, an optional comment.
 import { csrfToken, el } from "./dom.js";
+import { icon } from "./icons.js";
 
 async function postFeedback(conversationId, messageId, payload) {
   let response;
@@ -18,8 +19,9 @@ async function postFeedback(conversationId, messageId, payload) {
   throw new Error("Not saved: " + ((body && body.error && body.error.message) || "error " + response.status));
 }
 
-function thumbButton(icon, label) {
-  const button = el("button", "thumb", icon);
+function thumbButton(name, label) {
+  const button = el("button", "thumb");
+  button.append(icon(name));
   button.type = "button";
   button.setAttribute("aria-label", label);
   return button;
@@ -27,7 +29,7 @@ function thumbButton(icon, label) {
 
 export function feedbackBar(li, page, messageId, saved) {
   const bar = el("div", "feedback");
-  const thumbs = { up: thumbButton("👍", "Good response"), down: thumbButton("👎", "Bad response") };
+  const thumbs = { up: thumbButton("thumbs-up", "Good response"), down: thumbButton("thumbs-down", "Bad response") };
   const note = el("span", "fb-status");
   note.setAttribute("role", "status");
   const box = el("details", "fb-comment");

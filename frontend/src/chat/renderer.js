@@ -1,6 +1,12 @@
-// Messages on the page: one <li> per message, with its media, reasoning and answer.
-// Model output is only ever inserted with textContent, never as HTML.
+// Messages on the page: one <li> per message, with a speaker label, its media, the
+// reasoning and the answer. Text (the model's and the user's) is rendered as Markdown
+// and sanitised (markdown.js). The view follows a streaming reply only while the
+// reader is at the bottom; scrolled up, it stays put and offers a "Latest" button.
 import { duration, el } from "./dom.js";
+import { StreamingMarkdown, handleCopyButtons } from "./markdown.js";
+
+// How close to the end (px) still counts as "at the bottom".
+const BOTTOM_SLACK = 48;
 
 export function mediaElement(a, thumbnail) {
   if (a.kind === "image") {
@@ -22,7 +28,16 @@ function mediaStrip(attachments) {
   const strip = el("div", "media");
   for (const a of attachments) {
     const figure = document.createElement("figure");
-    figure.append(mediaElement(a, false));
+    if (a.kind === "image") {
+      // A button, so the picture opens larger (the lightbox) by mouse or keyboard.
+      const open = el("button", "image-open");
+      open.type = "button";
+      open.setAttribute("aria-label", "Open image " + a.filename);
+      open.append(mediaElement(a, false));
+      figure.append(open);
+    } else {
+      figure.append(mediaElement(a, false));
+    }
     if (a.kind === "video" && a.duration_s != null) figure.append(el("figcaption", null, duration(a.duration_s)));
     strip.append(figure);
   }
@@ -37,52 +52,90 @@ const FINISH_NOTES = {
 };
 
 export class MessageList {
-  constructor(list) {
+  /**
+   * @param {object} opts
+   * @param {HTMLOListElement} opts.list  the messages
+   * @param {HTMLElement} opts.scroller  the element that scrolls them
+   * @param {HTMLButtonElement} opts.jumpButton  "Latest", shown while the reader is scrolled up
+   * @param {(model: string) => string} opts.speaker  the label of a reply's model
+   */
+  constructor({ list, scroller, jumpButton, speaker }) {
     this.list = list;
+    this.scroller = scroller;
+    this.jumpButton = jumpButton;
+    this.speaker = speaker;
+    this.texts = new WeakMap(); // li -> {body, reasoning}: StreamingMarkdown
+    this.atBottom = true;
+    handleCopyButtons(list);
+    scroller.addEventListener("scroll", () => {
+      this.atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= BOTTOM_SLACK;
+      if (this.atBottom) jumpButton.hidden = true;
+    });
+    jumpButton.addEventListener("click", () => this.toBottom());
   }
 
-  /** Add a message at the end and bring it into view. */
-  add(role, text, reasoning, attachments) {
+  /** Add a message at the end. */
+  add(role, text, reasoning, attachments, model) {
     const li = el("li", "msg " + role);
+    li.append(el("div", "speaker", role === "user" ? "You" : this.speaker(model)));
+    const texts = {};
+    const onRender = () => this.stick();
     if (role === "assistant") {
       // Reasoning lives in its own collapsible block, apart from the answer.
       const details = el("details", "reasoning");
       details.hidden = !reasoning;
-      details.append(el("summary", null, "Thinking…"), el("div", "rbody", reasoning || ""));
+      const rbody = el("div", "rbody markdown");
+      texts.reasoning = new StreamingMarkdown(rbody, reasoning, onRender);
+      details.append(el("summary", null, "Thinking…"), rbody);
       li.append(details);
     }
     if (attachments && attachments.length) li.append(mediaStrip(attachments));
-    li.append(el("div", "body", text || ""), el("div", "meta"));
+    const body = el("div", "body markdown");
+    texts.body = new StreamingMarkdown(body, text, onRender);
+    this.texts.set(li, texts);
+    li.append(body, el("div", "meta"));
     this.list.append(li);
-    li.scrollIntoView({ block: "end" });
+    this.stick();
     return li;
+  }
+
+  /** Follow the end only if the reader is there; otherwise offer the way back. */
+  stick() {
+    if (this.atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+    else this.jumpButton.hidden = false;
+  }
+
+  /** Jump to the end and follow it again (after the user sends, or presses "Latest"). */
+  toBottom() {
+    this.atBottom = true;
+    this.jumpButton.hidden = true;
+    this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
   /** Empty an unfinished reply that will be replayed from the start. */
   clear(li) {
-    li.querySelector(".body").textContent = "";
-    li.querySelector(".rbody").textContent = "";
+    const texts = this.texts.get(li);
+    texts.body.set("");
+    texts.reasoning.set("");
   }
 
   appendReasoning(li, text) {
-    li.querySelector(".rbody").textContent += text;
+    this.texts.get(li).reasoning.append(text);
   }
 
   appendContent(li, text) {
-    li.querySelector(".body").textContent += text;
+    this.texts.get(li).body.append(text);
   }
 
-  /** Replace the answer with the stored text (it repairs anything a broken stream lost). */
-  setContent(li, text) {
-    const body = li.querySelector(".body");
-    if (body.textContent !== text) body.textContent = text;
+  /** The final text, rendered whole once: the stored text repairs anything a broken
+   * stream lost, and the whole render settles what block-by-block rendering could not. */
+  setContent(li, content, reasoning) {
+    const texts = this.texts.get(li);
+    texts.body.set(content);
+    if (typeof reasoning === "string" && texts.reasoning) texts.reasoning.set(reasoning);
   }
 
-  follow(li) {
-    li.scrollIntoView({ block: "end" });
-  }
-
-  /** Open the reasoning block (first reasoning text of a stream). */
+  /** Show the reasoning block (first reasoning text of a stream), open or as it was. */
   showReasoning(li, open) {
     const details = li.querySelector(".reasoning");
     details.hidden = false;
