@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/api_overhead.py
+	$(BIN)/python bench/arena_ratings.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules .data .pytest_cache .mypy_cache .ruff_cache
