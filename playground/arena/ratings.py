@@ -101,16 +101,18 @@ def fit_many(
     starts = np.searchsorted(pair_of_cell[order], np.arange(pairs))
     n = np.add.reduceat(counts[:, order], starts, axis=1)
     wins = np.add.reduceat((counts * share)[:, order], starts, axis=1)
-    # d = r_first − r_second per pair; the information matrix, flattened, is weight @ spread.
+    # d = r_first − r_second per pair. The information matrix is a weighted graph Laplacian:
+    # each pair adds its weight at (first, first) and (second, second), and subtracts it at
+    # (first, second) and (second, first); one bincount builds all of them.
     rows = np.arange(pairs)
     design = np.zeros((pairs, size))
     design[rows, first] = 1.0
     design[rows, second] = -1.0
-    spread = np.zeros((pairs, size * size))
-    spread[rows, first * size + first] = 1.0
-    spread[rows, second * size + second] = 1.0
-    spread[rows, first * size + second] = -1.0
-    spread[rows, second * size + first] = -1.0
+    cells_of_matrix = np.concatenate(
+        [first * size + first, second * size + second, first * size + second, second * size + first]
+    )
+    matrix_offsets = np.arange(len(counts))[:, None] * size * size
+    flat_index = (matrix_offsets + cells_of_matrix[None, :]).ravel()
     ridge = l2 * np.eye(size)
 
     def objective(r: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -123,8 +125,10 @@ def fit_many(
     for _ in range(MAX_STEPS):
         p = 0.5 * (1.0 + np.tanh((r @ design.T) / 2))  # the logistic function, no overflow
         gradient = (wins - n * p) @ design - l2 * r
-        information = (n * p * (1.0 - p)) @ spread
-        information = information.reshape(-1, size, size) + ridge
+        weight = n * p * (1.0 - p)
+        signed = np.concatenate([weight, weight, -weight, -weight], axis=1).ravel()
+        summed = np.bincount(flat_index, signed, minlength=len(r) * size * size)
+        information = summed.reshape(-1, size, size) + ridge
         if l2 > 0:
             step = np.linalg.solve(information, gradient[..., None])[..., 0]
         else:  # singular along "all ratings + c": the minimum-norm step keeps their sum
