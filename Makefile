@@ -65,6 +65,7 @@ bench: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/api_overhead.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/arena_ratings.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/static/build .data .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "playground.dashboard",
     "playground.generations",
     "playground.api",
+    "playground.arena",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,13 @@ PLAYGROUND_QUOTAS = {
     "concurrent": env.int("PLAYGROUND_QUOTA_CONCURRENT", default=8),
     "tokens_per_day": env.int("PLAYGROUND_QUOTA_TOKENS_PER_DAY", default=5_000_000),
     "upload_bytes_per_day": env.int("PLAYGROUND_QUOTA_UPLOAD_BYTES_PER_DAY", default=4 * 1024**3),
+}
+
+# The arena (playground/arena): the served models it pairs at random (empty: every served
+# model), and one output budget for both answers of a battle, so length is not what wins.
+PLAYGROUND_ARENA = {
+    "MODELS": env.list("PLAYGROUND_ARENA_MODELS", default=[]),
+    "MAX_TOKENS": env.int("PLAYGROUND_ARENA_MAX_TOKENS", default=1024),
 }
 
 # The OpenAI-compatible API's request body limit (413 above it; Django's own in-memory
