@@ -131,6 +131,13 @@ def test_every_page_sends_a_policy_that_runs_no_inline_script_and_passes_axe(
     expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
     assert page.evaluate("() => window.__csp") == []
 
+    response = page.goto(stack + "/arena/")
+    page.wait_for_load_state("networkidle")
+    _check(page, response, "arena", tmp_path)
+
+    response = page.goto(stack + "/arena/leaderboard/")
+    _check(page, response, "leaderboard", tmp_path)
+
     response = page.goto(stack + "/settings/keys/")
     page.get_by_label("Name").fill("laptop")
     page.get_by_role("button", name="Create key").click()
