@@ -1,9 +1,10 @@
 """Turning a chat request into model inputs: token ids, and pixels for vision-language models.
 
 Runs in a worker thread (never on the scheduler thread, which would stall
-every stream in the batch, nor on the event loop). Images go through the
-checkpoint's image processor; videos are sampled the way Qwen 3.5 expects
-(engines.qwen35.video) and go through its video processor. Sampled frames are
+every stream in the batch, nor on the event loop). Images are made upright
+8-bit RGB (engines.media) and go through the checkpoint's image processor;
+videos are sampled the way Qwen 3.5 expects (engines.qwen35.video, frames
+upright too) and go through its video processor. Sampled frames are
 cached by file, so a follow-up question about the same video does not decode
 it again.
 """
@@ -145,10 +146,9 @@ class PromptBuilder:
         return len(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded)
 
     def _image(self, path: str) -> Any:
-        from PIL import Image
+        from engines.media import load_image
 
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        return load_image(path)  # upright (EXIF orientation), first frame, 8-bit RGB
 
     def sampled_video(self, path: str) -> Any:
         from engines.qwen35.video import sample_video

@@ -24,9 +24,15 @@ SUFFIXES = {
     "image/webp": ".webp",
     "image/gif": ".gif",
     "image/heic": ".heic",
+    "image/avif": ".avif",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tiff",
+    "image/vnd.microsoft.icon": ".ico",
     "video/mp4": ".mp4",
     "video/quicktime": ".mov",
     "video/webm": ".webm",
+    "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
 }
 BLOCK = 1024 * 1024
 

@@ -6,7 +6,8 @@ always an even number (frames enter the vision encoder in pairs,
 resized to multiples of 32 (patch 16 × spatial merge 2) within a pixel
 budget. Decoding runs through the file once with frame-threaded decoding and
 converts only the frames that are kept; with sparse samples in a long clip it
-seeks instead of decoding what lies between.
+seeks instead of decoding what lies between. Frames come out upright: a phone's
+portrait video (stored sideways with a display rotation) is turned as a player would.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from engines.media import (
+    IDENTITY,
+    Matrix,
+    display_matrix,
+    displayed_size,
+    open_video,
+    swaps_axes,
+    upright_array,
+)
 
 FRAME_FACTOR = 2
 DEFAULT_FPS = 2.0
@@ -97,10 +108,9 @@ def sample_video(
     total_pixels: int | None = None,
     **limits: Any,
 ) -> SampledVideo:
-    """Decode the sampled frames of ``path`` (resized per ``frame_size`` unless ``size`` is given)."""
-    import av
-
-    with av.open(path) as container:
+    """Decode the sampled frames of ``path``, upright (the container's display rotation
+    applied), resized per ``frame_size`` unless ``size`` (height, width, as shown) is given."""
+    with open_video(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: both cores decode
         rate = stream.average_rate or stream.guessed_rate
@@ -114,32 +124,63 @@ def sample_video(
         else:  # WebM keeps the duration on the container only
             total = round((container.duration or 0) / 1_000_000 * video_fps)
         indices = sample_indices(total, video_fps, fps=fps, **limits)
-        height, width = size or frame_size(
-            stream.codec_context.height,
-            stream.codec_context.width,
-            len(indices),
-            total_pixels=total_pixels,
-        )
-        wanted = {index: slot for slot, index in enumerate(indices)}
-        frames = np.zeros((len(indices), height, width, 3), dtype=np.uint8)
-        filled = _decode(container, stream, indices, wanted, frames, video_fps)
+        kept = _KeptFrames(stream, len(indices), size, total_pixels)
+        filled = _decode(container, stream, indices, kept)
+        frames = kept.array()
         if filled < len(indices):  # a short last GOP or a lying frame count: repeat the last frame
             frames[filled:] = frames[filled - 1] if filled else 0
     return SampledVideo(frames, indices, video_fps, total, len(indices) / total * video_fps)
+
+
+class _KeptFrames:
+    """The sampled frames, upright and at one size. The first decoded frame fixes the
+    display matrix (FFmpeg attaches the container's to every frame), hence the size."""
+
+    def __init__(
+        self, stream: Any, count: int, size: tuple[int, int] | None, total_pixels: int | None
+    ) -> None:
+        self.stream, self.count, self.size, self.total_pixels = stream, count, size, total_pixels
+        self.coded = (stream.codec_context.height, stream.codec_context.width)
+        self.frames: np.ndarray | None = None
+        self.matrix = IDENTITY
+        self.scaled = (0, 0)  # (width, height) to scale a decoded frame to, before turning it
+        self.interpolation = "AREA"
+
+    def _setup(self, matrix: Matrix) -> np.ndarray:
+        self.matrix = matrix
+        coded_h, coded_w = self.coded
+        shown_w, shown_h = displayed_size(coded_w, coded_h, matrix)
+        height, width = self.size or frame_size(
+            shown_h, shown_w, self.count, total_pixels=self.total_pixels
+        )
+        self.scaled = (height, width) if swaps_axes(matrix) else (width, height)
+        # Area averaging when shrinking (antialiased, and cheap), bicubic when enlarging.
+        self.interpolation = "AREA" if height * width <= coded_h * coded_w else "BICUBIC"
+        self.frames = np.zeros((self.count, height, width, 3), dtype=np.uint8)
+        return self.frames
+
+    def put(self, slot: int, frame: Any) -> None:
+        frames = self.frames
+        if frames is None:
+            frames = self._setup(display_matrix(frame, self.stream))
+        width, height = self.scaled
+        pixels = frame.reformat(
+            width=width, height=height, format="rgb24", interpolation=self.interpolation
+        ).to_ndarray()
+        frames[slot] = upright_array(pixels, self.matrix)
+
+    def array(self) -> np.ndarray:
+        return self.frames if self.frames is not None else self._setup(IDENTITY)
 
 
 def _decode(
     container: Any,
     stream: Any,
     indices: list[int],
-    wanted: dict[int, int],
-    frames: np.ndarray,
-    video_fps: float,
+    kept: _KeptFrames,
 ) -> int:
-    height, width = frames.shape[1:3]
-    # Area averaging when shrinking (antialiased, and cheap), bicubic when enlarging.
-    shrinking = height * width <= stream.codec_context.height * stream.codec_context.width
-    interpolation = "AREA" if shrinking else "BICUBIC"
+    video_fps = float(stream.average_rate or stream.guessed_rate)
+    wanted = {index: slot for slot, index in enumerate(indices)}
     start_pts = stream.start_time or 0
     filled = 0
     target = 0  # position in `indices` of the next frame to keep
@@ -159,9 +200,7 @@ def _decode(
             if number is None or number < indices[target]:
                 continue
             while target < len(indices) and indices[target] <= number:
-                frames[wanted[indices[target]]] = frame.reformat(
-                    width=width, height=height, format="rgb24", interpolation=interpolation
-                ).to_ndarray()
+                kept.put(wanted[indices[target]], frame)
                 filled += 1
                 target += 1
             if target >= len(indices) or indices[target] - number > seek_gap:

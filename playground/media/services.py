@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from playground.media.probe import MediaRejected, probe
 from playground.media.storage import PostgresBlobStorage
 
 storage = PostgresBlobStorage()
+logger = logging.getLogger(__name__)
 
 
 def limits() -> dict[str, Any]:
@@ -49,14 +51,19 @@ def ingest_upload(user: Any, upload: UploadedFile) -> Attachment:
             fps=info.fps,
             codec=info.codec,
         )
-        transaction.on_commit(lambda: _enqueue_thumbnail(str(attachment.id)))
+        transaction.on_commit(lambda: enqueue_thumbnail(str(attachment.id)))
     return attachment
 
 
-def _enqueue_thumbnail(attachment_id: str) -> None:
+def enqueue_thumbnail(attachment_id: str) -> None:
+    """Send the thumbnail job. If the broker refuses, the upload still stands: the
+    thumbnail view sends the job again when the thumbnail is asked for."""
     from playground.media.thumbnails import make_thumbnail
 
-    make_thumbnail.apply_async(args=[attachment_id], queue=settings.MEDIA_QUEUE)
+    try:
+        make_thumbnail.apply_async(args=[attachment_id], queue=settings.MEDIA_QUEUE)
+    except Exception:
+        logger.warning("could not queue the thumbnail of %s", attachment_id, exc_info=True)
 
 
 def get_attachment(user: Any, attachment_id: Any) -> Attachment | None:

@@ -13,7 +13,9 @@ CSRF = "k" * 32
 
 
 @pytest.fixture
-def http(live_server_url, transactional_db):  # type: ignore[no-untyped-def]
+def http(live_server_url, workers, transactional_db):  # type: ignore[no-untyped-def]
+    """Uploads queue thumbnails, so the app worker (``workers``) runs to make them."""
+
     def for_user(user):  # type: ignore[no-untyped-def]
         session = requests.Session()
         session.cookies.set("sessionid", session_cookie(user))

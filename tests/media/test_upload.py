@@ -24,6 +24,11 @@ def _upload(session, url: str, name: str, data: bytes):  # type: ignore[no-untyp
         ("WEBP", "image/webp"),
         ("GIF", "image/gif"),
         ("HEIF", "image/heic"),
+        ("MPO", "image/jpeg"),  # a phone's multi-picture JPEG
+        ("AVIF", "image/avif"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+        ("ICO", "image/vnd.microsoft.icon"),
     ],
 )
 def test_an_image_round_trips(http, live_server_url, alice, fmt, content_type) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +50,13 @@ def test_an_image_round_trips(http, live_server_url, alice, fmt, content_type) -
 
 @pytest.mark.parametrize(
     "container, codec, seconds, fps, content_type",
-    [("mp4", "libx264", 2.0, 25, "video/mp4"), ("webm", "libvpx-vp9", 1.5, 10, "video/webm")],
+    [
+        ("mp4", "libx264", 2.0, 25, "video/mp4"),
+        ("webm", "libvpx-vp9", 1.5, 10, "video/webm"),
+        ("matroska", "libx264", 1.5, 10, "video/x-matroska"),  # MKV is not WebM
+        ("avi", "mpeg4", 1.5, 10, "video/x-msvideo"),
+        ("mp4", "libsvtav1", 1.0, 10, "video/mp4"),  # AV1 (decoded by libdav1d)
+    ],
 )
 def test_a_video_round_trips_with_its_duration_and_rate(  # type: ignore[no-untyped-def]
     http, live_server_url, alice, tmp_path: Path, container, codec, seconds, fps, content_type
@@ -53,13 +64,17 @@ def test_a_video_round_trips_with_its_duration_and_rate(  # type: ignore[no-unty
     path = files.video_file(
         tmp_path / f"clip.{container}", seconds=seconds, fps=fps, container=container, codec=codec
     )
-    response = _upload(http(alice), live_server_url, path.name, path.read_bytes())
+    data = path.read_bytes()
+    session = http(alice)
+    response = _upload(session, live_server_url, path.name, data)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["kind"] == "video" and body["content_type"] == content_type
     assert (body["width"], body["height"]) == (64, 48)
     assert body["duration_s"] == pytest.approx(seconds, abs=0.15)
     assert body["fps"] == pytest.approx(fps, rel=0.05)
+    fetched = session.get(live_server_url + body["url"], timeout=30)
+    assert fetched.content == data and fetched.headers["Content-Type"] == content_type
 
 
 def test_the_same_file_is_stored_once(http, live_server_url, alice, bob) -> None:  # type: ignore[no-untyped-def]
