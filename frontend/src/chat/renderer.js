@@ -8,10 +8,14 @@ import { StreamingMarkdown, handleCopyButtons } from "./markdown.js";
 // How close to the end (px) still counts as "at the bottom".
 const BOTTOM_SLACK = 48;
 
+// Image types a browser cannot draw: shown by their (JPEG) thumbnail; the link keeps
+// the original bytes.
+const UNDRAWABLE = new Set(["image/tiff", "image/heic", "image/heif"]);
+
 export function mediaElement(a, thumbnail) {
   if (a.kind === "image") {
     const img = document.createElement("img");
-    img.src = a.url;
+    img.src = UNDRAWABLE.has(a.content_type) && a.thumbnail_url ? a.thumbnail_url : a.url;
     img.alt = a.filename;
     return img;
   }
