@@ -7,7 +7,8 @@ Options (catalogue ``options``): ``rate`` tokens/s per request (default 50;
 the ``FAKE_RATE`` environment variable overrides it, for benchmarks),
 ``ttft_ms`` delay before the first token (default 0), ``pattern`` a phrase
 whose words it cycles through instead (a degenerate, looping "model"),
-``max_batch`` concurrent requests it admits (default 64).
+``max_batch`` concurrent requests it admits (default 64; ``FAKE_MAX_BATCH``
+overrides it, for bench/load.py's 100 streams).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class FakeRateEngine:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.rate = float(os.environ.get("FAKE_RATE") or spec.options.get("rate", 50.0))
-        self.max_batch = int(spec.options.get("max_batch", 64))
+        self.max_batch = int(os.environ.get("FAKE_MAX_BATCH") or spec.options.get("max_batch", 64))
         self.ttft = float(spec.options.get("ttft_ms", 0.0)) / 1000.0
         self.pattern = str(spec.options.get("pattern", "")).split()
         self._aborted: set[str] = set()
