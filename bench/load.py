@@ -7,10 +7,11 @@ the app worker that stores replies) with FakeRateEngine, a named fake at a fixed
 known rate, admitting every stream at once. ``--streams`` clients (default 100,
 spread over ``--accounts`` users) each keep one WebSocket open and ask for reply
 after reply (``--tokens`` each, ``--turns`` per conversation) for ``--duration``
-seconds (default 300). Every ``--sample`` seconds it prints the delivered rate,
-the errors so far and the resident memory of the web process and of each worker
-(with its children). At the end it waits for the replies to be stored and checks
-each stored reply (PostgreSQL) against the text its client was streamed.
+seconds (default 300). Every ``--sample`` seconds (default 15) it prints the
+delivered rate, the errors so far, the resident memory and CPU use of this client,
+the web process and each worker (with its children), and the machine's load
+average. At the end it waits for the replies to be stored and checks each stored
+reply (PostgreSQL) against the text its client was streamed.
 
 Exit status 1 on any error event, failed or unfinished reply, or stored reply that
 differs from what was streamed; 0 otherwise. A short smoke run
@@ -48,8 +49,8 @@ class Load:
 
 
 def _usage(proc: psutil.Process) -> tuple[float, float]:
-    """Resident memory (MB) and CPU time (s) of a process and its children (Celery may fork);
-    of this process alone (its children are the server and workers measured apart)."""
+    """Resident memory (MB) and CPU time (s) of a process with its children (Celery may
+    fork); for this process, without them (they are the server and workers, measured apart)."""
     rss, cpu = 0, 0.0
     children = proc.children(recursive=True) if proc.pid != os.getpid() else []
     for p in [proc, *children]:
