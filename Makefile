@@ -59,6 +59,7 @@ format: $(STAMP)
 
 bench: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
+	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/load.py
 	$(BIN)/python bench/qwen35_engine.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py

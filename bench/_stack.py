@@ -1,7 +1,10 @@
 """Bring up the full path for a benchmark: its own database, Redis db 14, server and workers.
 
 Run through ``python -m playground.devservers exec --`` (``make bench``), which
-provides DATABASE_URL / REDIS_URL.
+provides DATABASE_URL / REDIS_URL. ``PLAYGROUND_BENCH_DATABASE`` (default
+``playground_bench``) and ``PLAYGROUND_BENCH_REDIS_DB`` (default 14) move a run
+elsewhere, so that two can share one PostgreSQL and Redis (a test runs a bench
+while the suite's own stack is up).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -25,18 +30,21 @@ def bench_database(fresh: bool = True) -> dict[str, str]:
     Returns the environment for processes that should share it.
     """
     import psycopg
+    from psycopg import sql
 
+    name = os.environ.get("PLAYGROUND_BENCH_DATABASE", "playground_bench")
     base = urlsplit(os.environ["DATABASE_URL"])
     admin_url = urlunsplit(base._replace(path="/postgres"))
     with psycopg.connect(_conninfo(admin_url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'playground_bench'")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         if fresh or exists.fetchone() is None:
-            conn.execute("DROP DATABASE IF EXISTS playground_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE playground_bench")
+            database = sql.Identifier(name)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(database))
     env = {
         **os.environ,
-        "DATABASE_URL": urlunsplit(base._replace(path="/playground_bench")),
-        "PLAYGROUND_TEST_REDIS_DB": "14",
+        "DATABASE_URL": urlunsplit(base._replace(path=f"/{name}")),
+        "PLAYGROUND_TEST_REDIS_DB": os.environ.get("PLAYGROUND_BENCH_REDIS_DB", "14"),
         "DJANGO_SETTINGS_MODULE": "playground.settings.bench",
         "PYTHONUNBUFFERED": "1",
     }
@@ -90,6 +98,16 @@ def bench_stack(models: tuple[str, ...], fake_rate: float) -> Iterator[tuple[str
     finally:
         pool.stop()
         server.stop()
+
+
+def asgi_process(url: str) -> psutil.Process:
+    """The ASGI server process serving ``url`` (for its memory)."""
+    port = url.rsplit(":", 1)[1]
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "playground.asgi:application" in cmdline and port in cmdline:
+            return proc
+    raise RuntimeError("the ASGI server process was not found")
 
 
 def _conninfo(url: str) -> str:

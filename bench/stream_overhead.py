@@ -31,58 +31,78 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _one_stream(
-    url: str, cookie: str, conversation_id: str, max_tokens: int, prompt: str, delay: float = 0.0
-) -> dict[str, Any]:
+def chat_socket(url: str, cookie: str) -> Any:
+    """A chat WebSocket (``async with``) logged in with session ``cookie``."""
     from websockets.asyncio.client import connect
 
-    async with connect(
+    return connect(
         url.replace("http://", "ws://") + "/ws/chat/",
         additional_headers={"Cookie": f"sessionid={cookie}"},
         origin=url,  # type: ignore[arg-type]
         max_size=None,
-    ) as ws:
-        await asyncio.sleep(delay)
-        sent = time.perf_counter()
-        sent_wall = time.time()
-        await ws.send(
-            json.dumps(
-                {
-                    "type": "generate",
-                    "conversation_id": conversation_id,
-                    "content": prompt,
-                    "params": {"max_tokens": max_tokens, "temperature": 0},
-                }
-            )
+    )
+
+
+async def generate(ws: Any, conversation_id: str, max_tokens: int, prompt: str) -> dict[str, Any]:
+    """One reply on an open socket, timed, with its streamed text and every error event.
+
+    A refused frame (an ``error`` without a generation) ends it at once; a failed
+    generation's ``error`` is followed by its ``done``.
+    """
+    sent = time.perf_counter()
+    sent_wall = time.time()
+    await ws.send(
+        json.dumps(
+            {
+                "type": "generate",
+                "conversation_id": conversation_id,
+                "content": prompt,
+                "params": {"max_tokens": max_tokens, "temperature": 0},
+            }
         )
-        first = last = None
-        first_wall = 0.0
-        frames = 0
-        generation_id = None
-        while True:
-            event = json.loads(await ws.recv())
-            now = time.perf_counter()
-            if event["type"] == "accepted":
-                generation_id = event["generation_id"]
-            elif event["type"] == "delta":
-                frames += 1
-                if first is None:
-                    first, first_wall = now, time.time()
-                last = now
-            elif event["type"] == "done":
-                return {
-                    "generation_id": generation_id,
-                    "sent": sent,
-                    "sent_wall": sent_wall,
-                    "first": first,
-                    "first_wall": first_wall,
-                    "last": last,
-                    "done": now,
-                    "frames": frames,
-                    "tokens": event["usage"]["output_tokens"],
-                }
-            elif event["type"] == "error":
-                raise RuntimeError(event)
+    )
+    result: dict[str, Any] = {
+        "generation_id": None,
+        "sent": sent,
+        "sent_wall": sent_wall,
+        "first": None,
+        "first_wall": 0.0,
+        "last": None,
+        "frames": 0,
+        "text": {"content": "", "reasoning": ""},
+        "errors": [],
+    }
+    while True:
+        event = json.loads(await ws.recv())
+        now = time.perf_counter()
+        if event["type"] == "accepted":
+            result["generation_id"] = event["generation_id"]
+        elif event["type"] == "delta":
+            result["frames"] += 1
+            result["text"][event["kind"]] += event["text"]
+            if result["first"] is None:
+                result["first"], result["first_wall"] = now, time.time()
+            result["last"] = now
+        elif event["type"] == "done":
+            result.update(
+                done=now, tokens=event["usage"]["output_tokens"], finish=event["finish_reason"]
+            )
+            return result
+        elif event["type"] == "error":
+            result["errors"].append(event)
+            if "generation_id" not in event:
+                return result
+
+
+async def _one_stream(
+    url: str, cookie: str, conversation_id: str, max_tokens: int, prompt: str, delay: float = 0.0
+) -> dict[str, Any]:
+    async with chat_socket(url, cookie) as ws:
+        await asyncio.sleep(delay)
+        result = await generate(ws, conversation_id, max_tokens, prompt)
+    if result["errors"]:
+        raise RuntimeError(result["errors"][0])
+    return result
 
 
 async def _run_streams(

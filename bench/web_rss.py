@@ -15,8 +15,7 @@ import asyncio
 import json
 from pathlib import Path
 
-import psutil
-from _stack import bench_stack
+from _stack import asgi_process, bench_stack
 
 TARGET_MB = 350
 
@@ -47,15 +46,6 @@ async def _turn(url: str, cookie: str, conversation_id: str, tokens: int) -> int
                 raise RuntimeError(event)
 
 
-def _server(url: str) -> psutil.Process:
-    port = url.rsplit(":", 1)[1]
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if "playground.asgi:application" in cmdline and port in cmdline:
-            return proc
-    raise RuntimeError("the ASGI server process was not found")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--generations", type=int, default=100)
@@ -70,7 +60,7 @@ def main() -> None:
         user = User.objects.create_user("rss-bench")
         cookie = session_cookie(user)
         conversations = [str(create_conversation(user, "fake-rate").id) for _ in range(10)]
-        server = _server(url)
+        server = asgi_process(url)
         start_mb = server.memory_info().rss / 2**20
 
         async def run() -> int:

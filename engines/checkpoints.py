@@ -71,11 +71,11 @@ def load_causal_lm(
     Qwen's published ones) load through ``engines.fp8.loader``: FP8 stays FP8 in memory.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
     if path.is_file() and path.suffix == ".gguf":
         path = materialise_gguf(path, cache_dir)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     config = json.loads((path / "config.json").read_text())
     # Vision-language checkpoints (every published Qwen 3.5) load whole, encoder included.
     auto = AutoModelForImageTextToText if "vision_config" in config else AutoModelForCausalLM
@@ -91,10 +91,47 @@ def load_causal_lm(
     return model, tokenizer
 
 
-def load_processor(path: Path) -> Any | None:
-    """The image/video processor of a vision-language checkpoint, or None for text-only ones."""
+def load_tokenizer(path: Path) -> Any:
+    """The tokenizer of checkpoint directory ``path``, encoding as its tokenizer.json says.
+
+    transformers chooses the tokenizer class by model type, whatever
+    tokenizer_config.json names (``Qwen3_5Tokenizer`` for every Qwen 3.5 checkpoint),
+    and such classes rebuild the BPE from the file's vocabulary and merges with their
+    own options: the BPE's ``ignore_merges`` flag is lost. A tokenizer converted from
+    tiktoken ranks needs it, as tiktoken looks a whole pre-token up in the vocabulary
+    before merging: 201 of Qwen 3.5's 248,044 tokens (" بزرگ", "加拿大") are no merge
+    of two others, so without it " بزرگ" came out as ' ب', 'زر', 'گ'.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    _keep_ignore_merges(tokenizer, path / "tokenizer.json")
+    return tokenizer
+
+
+def _keep_ignore_merges(tokenizer: Any, tokenizer_json: Path) -> None:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(model, "ignore_merges") or not tokenizer_json.is_file():
+        return
+    with tokenizer_json.open(encoding="utf-8") as handle:
+        described = json.load(handle).get("model", {})
+    if (
+        described.get("type") == "BPE"
+        and described.get("ignore_merges")
+        and not model.ignore_merges
+    ):
+        model.ignore_merges = True
+
+
+def load_processor(path: Path, tokenizer: Any | None = None) -> Any | None:
+    """The image/video processor of a vision-language checkpoint, or None for text-only ones.
+
+    ``tokenizer`` (``load_tokenizer``'s) is the one the processor encodes with; without
+    it the processor loads its own, as ``load_tokenizer`` does.
+    """
     if not (path.is_dir() and (path / "preprocessor_config.json").exists()):
         return None
     from transformers import AutoProcessor
 
-    return AutoProcessor.from_pretrained(path)
+    return AutoProcessor.from_pretrained(path, tokenizer=tokenizer or load_tokenizer(path))

@@ -7,9 +7,10 @@ Options (catalogue ``options``): ``rate`` tokens/s per request (default 50;
 the ``FAKE_RATE`` environment variable overrides it, for benchmarks),
 ``ttft_ms`` delay before the first token (default 0), ``pattern`` a phrase
 whose words it cycles through instead (a degenerate, looping "model"),
-``max_batch`` concurrent requests it admits (default 64), ``echo`` (true: it repeats
-the last user message, word by word with its spacing, then stops; the browser tests
-use it to put chosen text, Markdown or hostile HTML, in a reply).
+``max_batch`` concurrent requests it admits (default 64; ``FAKE_MAX_BATCH``
+overrides it, for bench/load.py's 100 streams), ``echo`` (true: it repeats the last user
+message, word by word with its spacing, then stops; the browser tests use it to put chosen
+text, Markdown or hostile HTML, in a reply).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class FakeRateEngine:
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
         self.rate = float(os.environ.get("FAKE_RATE") or spec.options.get("rate", 50.0))
-        self.max_batch = int(spec.options.get("max_batch", 64))
+        self.max_batch = int(os.environ.get("FAKE_MAX_BATCH") or spec.options.get("max_batch", 64))
         self.ttft = float(spec.options.get("ttft_ms", 0.0)) / 1000.0
         self.pattern = str(spec.options.get("pattern", "")).split()
         self.echo = bool(spec.options.get("echo", False))

@@ -45,7 +45,7 @@ class TorchEngine:
         self.model, self.tokenizer = load_causal_lm(
             path, cache_dir, options.get("dtype", "float32"), options.get("device", "cpu")
         )
-        self.processor = load_processor(path)
+        self.processor = load_processor(path, self.tokenizer)
         self.prompts = PromptBuilder(self.tokenizer, self.processor, {})
         self.scheduler = BatchScheduler(
             self.model,

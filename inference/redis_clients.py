@@ -43,6 +43,11 @@ def _options() -> dict[str, Any]:
         "socket_timeout": get_config().redis_socket_timeout_s,
         "socket_connect_timeout": 5,
         "health_check_interval": HEALTH_CHECK_S,
+        # No CLIENT SETINFO on connect. The asyncio client pipelines it, and when the loop
+        # is busy for longer than the health-check interval (a worker streaming 100
+        # replies), the health check's PING reads its reply instead of PONG, so the new
+        # connection's first command failed (bench/load.py; tests/inference).
+        "driver_info": None,
     }
 
 

@@ -102,13 +102,11 @@ class TrtllmEngine:
         self.max_batch = int(options.get("max_batch_size", 1)) * ranks
         self.version = installed
         self._sampling_class = tensorrt_llm.SamplingParams
-        from transformers import AutoTokenizer
-
-        from engines.checkpoints import load_processor
+        from engines.checkpoints import load_processor, load_tokenizer
         from engines.torch_prompt import PromptBuilder
 
-        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-        self.prompts = PromptBuilder(self.tokenizer, load_processor(checkpoint), {})
+        self.tokenizer = load_tokenizer(checkpoint)
+        self.prompts = PromptBuilder(self.tokenizer, load_processor(checkpoint, self.tokenizer), {})
         self._vision_pads = {
             self.tokenizer.convert_tokens_to_ids(token)
             for token in ("<|image_pad|>", "<|video_pad|>")

