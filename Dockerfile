@@ -1,5 +1,7 @@
 # One image for web and CPU workers (GPU workers use a TensorRT-LLM base image; see README).
-# Browser packages come from npm, and the chat bundle is built, in a throwaway stage.
+# Browser packages come from npm, and the chat bundle is built, in a throwaway stage. What
+# `COPY . .` may take is limited by .dockerignore: no .data/ (users' database and chats),
+# .venv, .git, caches.
 FROM node:20-slim AS frontend
 WORKDIR /frontend
 COPY frontend/package.json frontend/package-lock.json ./
@@ -17,6 +19,6 @@ RUN mkdir -p playground inference engines && touch playground/__init__.py \
 COPY . .
 COPY --from=frontend /frontend/node_modules/chart.js/dist frontend/node_modules/chart.js/dist
 COPY --from=frontend /frontend/static/build frontend/static/build
-RUN DATABASE_URL=sqlite:///:memory: DJANGO_SETTINGS_MODULE=playground.settings.production \
-    DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput
+# Static files are collected at deploy time into the volume the proxy serves
+# (docker-compose.yml, service "collectstatic").
 EXPOSE 8000

@@ -36,9 +36,10 @@ install: $(STAMP) $(BUNDLE)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-# Debian's docker-compose (v1): the compose tests run `config`, which needs no Docker daemon.
+# Debian's docker-compose (v1) and Caddy: the deployment tests run `docker-compose config`
+# (no Docker daemon needed), `caddy validate`, and Caddy in front of the test server.
 compose:
-	@command -v docker-compose >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
+	@command -v docker-compose >/dev/null && command -v caddy >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose caddy; }
 
 run: $(STAMP) $(BUNDLE)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
@@ -51,7 +52,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=playground.settings.local DATABASE_URL=sqlite:///:memory: \
+		$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -12,7 +12,7 @@ import sys
 
 
 def main(argv: list[str]) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.production")
     import django
 
     django.setup()

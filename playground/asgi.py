@@ -1,4 +1,7 @@
-"""ASGI entry point: HTTP (Django, plus static files) and WebSockets (Channels)."""
+"""ASGI entry point: HTTP (Django, plus static files, and Gradio at /gradio) behind the
+request-body edge (playground.edge), and WebSockets (Channels).
+
+Settings: production unless DJANGO_SETTINGS_MODULE says otherwise (`make run`: local)."""
 
 import asyncio
 import os
@@ -6,7 +9,7 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.production")
 django_http = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
@@ -15,6 +18,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from playground.arena.routing import websocket_urlpatterns as arena_sockets  # noqa: E402
+from playground.edge import BodyLimit  # noqa: E402
 from playground.generations.routing import websocket_urlpatterns  # noqa: E402
 
 django_and_static = ASGIStaticFilesHandler(django_http)
@@ -40,7 +44,8 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 application = ProtocolTypeRouter(
     {
-        "http": http,
+        # Bodies are limited, and uploads authenticated, before anything reads them.
+        "http": BodyLimit(http),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns + arena_sockets))
         ),

@@ -15,7 +15,6 @@ import mimetypes
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a server
@@ -27,6 +26,7 @@ from django.contrib.auth import get_user_model
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse
 
+from playground.accounts.sessions import user_of_session
 from playground.api.views import ApiError, ChatRequest, MediaRef, Turn, start_shielded, stop
 from playground.generations import service
 from playground.generations.catalogue import get_catalogue, served_models
@@ -35,23 +35,12 @@ from playground.generations.errors import ServiceError
 PATH = "/gradio"
 
 
-def _user_of_session(session_key: str) -> Any:
-    """Django's own ``auth.get_user`` on that session (backend, password-change check)."""
-    from importlib import import_module
-
-    from django.contrib.auth import get_user
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = get_user(SimpleNamespace(session=store))
-    return user if user.is_authenticated and user.is_active else None
-
-
 async def django_user(request: Request) -> str | None:
     """Gradio's auth_dependency: the logged-in Django user's name, or None."""
     key = request.cookies.get(settings.SESSION_COOKIE_NAME)
     if not key:
         return None
-    user = await database_sync_to_async(_user_of_session)(key)
+    user = await database_sync_to_async(user_of_session)(key)
     return user.get_username() if user is not None else None
 
 

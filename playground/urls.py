@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from playground.accounts.views import signup
 from playground.api import keys
@@ -9,6 +11,8 @@ from playground.dashboard.metrics import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Browsers (and the admin, and Gradio's pages) ask for /favicon.ico: the SVG icon.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", signup, name="signup"),

@@ -36,6 +36,16 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.shown}…)"
 
     @classmethod
+    def active(cls, key: str) -> ApiKey | None:
+        """The unrevoked key ``key`` (as sent: ``Authorization: Bearer <key>``) of an active
+        user, with that user; None for anything else."""
+        return (
+            cls.objects.select_related("user")
+            .filter(hashed=hash_key(key.strip()), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+
+    @classmethod
     def issue(cls, user: object, name: str) -> tuple[ApiKey, str]:
         """A new key for ``user``: (the stored row, the key itself, never stored)."""
         key = PREFIX + secrets.token_urlsafe(32)

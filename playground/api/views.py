@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from playground.api.models import ApiKey, hash_key
+from playground.api.models import ApiKey
 from playground.chat.models import Conversation, Message
 from playground.generations import quotas, service
 from playground.generations.catalogue import get_catalogue, get_model, served_models
@@ -102,11 +102,7 @@ def _authenticate(request: HttpRequest) -> Any:
             "authentication_error",
             "missing_api_key",
         )
-    row = (
-        ApiKey.objects.select_related("user")
-        .filter(hashed=hash_key(key.strip()), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    row = ApiKey.active(key)
     if row is None:
         raise ApiError(
             401, "Incorrect API key provided.", "authentication_error", "invalid_api_key"

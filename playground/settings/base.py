@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(environ.Env().str("PLAYGROUND_DATA_DIR", default=str(BASE_DIR / ".data")))
@@ -92,14 +94,30 @@ TEMPLATES = [
 ]
 
 # DATABASE_URL / REDIS_URL are always set: by the operator, or by
-# `python -m playground.services` which starts embedded servers when they are absent.
+# `python -m playground.devservers` which starts embedded servers when they are absent.
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/playground")
 }
-# Persistent connections: a new PostgreSQL connection per request or task costs
-# ~10 ms, which would be most of the time-to-first-token budget.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# No persistent connections under ASGI (Django's documentation: "When using ASGI, persistent
+# connections should be disabled. Instead, use your database backend's built-in connection
+# pooling"): with CONN_MAX_AGE > 0 every thread that ever ran a query kept its own
+# connection, and the web process piled up idle ones until PostgreSQL refused clients.
+# Instead each process has one psycopg pool of at most DATABASE_POOL_MAX_SIZE connections;
+# Django hands a connection back to it at the end of each request or task. A request that
+# finds the pool empty waits up to DATABASE_POOL_TIMEOUT_S, then fails (PoolTimeout).
+# The pool also keeps a new connection's ~10 ms off each request and task.
+# DATABASE_POOL_MAX_SIZE=0 turns the pool off (a connection per request; for PgBouncer).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=2), DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT_S", default=10.0),
+        # Idle connections above min_size are closed after this long.
+        "max_idle": env.float("DATABASE_POOL_MAX_IDLE_S", default=300.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -113,6 +131,11 @@ REDIS_SOCKET_TIMEOUT_S = 30
 PLAYGROUND_INTERNAL_URL = env.str(
     "PLAYGROUND_INTERNAL_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 )
+# ... so its host name is always allowed (compose: "web", whatever the public names are;
+# the proxy's health checks use it too).
+_internal_host = urlsplit(PLAYGROUND_INTERNAL_URL).hostname
+if _internal_host and _internal_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_internal_host)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -181,7 +204,8 @@ STATICFILES_DIRS = [
     # npm packages used in the browser (`make` runs `npm ci` in frontend/).
     ("vendor/chart.js", BASE_DIR / "frontend" / "node_modules" / "chart.js" / "dist"),
 ]
-STATIC_ROOT = DATA_DIR / "staticfiles"
+# `collectstatic` writes here; compose collects into a volume the proxy serves /static/ from.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(DATA_DIR / "staticfiles")))
 
 # --- Media uploads ----------------------------------------------------------------
 # Uploads always go to a temporary file on disk (never RAM), then into PostgreSQL.
@@ -197,6 +221,24 @@ MEDIA_LIMITS = {
     # Lifetime of a signed media URL in a job: covers the longest wait in the queue.
     "BLOB_URL_TTL_S": env.int("PLAYGROUND_BLOB_URL_TTL_S", default=6 * 3600),
 }
+
+# --- Request bodies ---------------------------------------------------------------
+# Limited at the ASGI edge (playground.edge), from the headers, before a byte is read or
+# spooled: uploads (POST /media/, Gradio's upload) to UPLOAD_MAX_BODY_BYTES (one file at
+# the media limit plus its multipart framing), the API to API_MAX_BODY_BYTES, everything
+# else to DATA_UPLOAD_MAX_MEMORY_SIZE (also Django's own limit on request.body and forms).
+# The proxy (docker/Caddyfile) enforces the same numbers: compose hands both these variables.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PLAYGROUND_MAX_REQUEST_BODY_BYTES", default=2_621_440)
+MULTIPART_ALLOWANCE_BYTES = 1024 * 1024
+UPLOAD_MAX_BODY_BYTES = env.int(
+    "PLAYGROUND_MAX_UPLOAD_BODY_BYTES",
+    default=MEDIA_LIMITS["MAX_FILE_BYTES"] + MULTIPART_ALLOWANCE_BYTES,
+)
+if MEDIA_LIMITS["MAX_FILE_BYTES"] > UPLOAD_MAX_BODY_BYTES:
+    raise ImproperlyConfigured(
+        "PLAYGROUND_MAX_UPLOAD_BODY_BYTES is below PLAYGROUND_MAX_UPLOAD_BYTES: a file at the "
+        "upload limit could never arrive (allow about 1 MiB more for the multipart framing)"
+    )
 
 # --- Celery (namespace CELERY_) -------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -261,7 +303,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        # An ordinary 403 (PermissionDenied, CSRF) is one line, not a traceback.
+        "client_errors_without_traceback": {
+            "()": "playground.log_filters.ClientErrorsWithoutTraceback"
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors_without_traceback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"uvicorn.access": {"level": "WARNING"}},
 }

@@ -9,7 +9,14 @@ import re
 
 from inference.catalogue import catalogue_entries
 from playground.settings.base import *  # noqa: F403
-from playground.settings.base import BASE_DIR, INFERENCE, MEDIA_LIMITS, REDIS_URL, env
+from playground.settings.base import (
+    BASE_DIR,
+    INFERENCE,
+    MEDIA_LIMITS,
+    MULTIPART_ALLOWANCE_BYTES,
+    REDIS_URL,
+    env,
+)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -42,6 +49,7 @@ PLAYGROUND_MODELS = catalogue_entries(WORKER_ENV["PLAYGROUND_CATALOGUE"])
 
 # Small upload limit so "too big" is cheap to test.
 MEDIA_LIMITS = {**MEDIA_LIMITS, "MAX_FILE_BYTES": 8 * 1024 * 1024}
+UPLOAD_MAX_BODY_BYTES = MEDIA_LIMITS["MAX_FILE_BYTES"] + MULTIPART_ALLOWANCE_BYTES
 
 # No default quotas: the suites and benchmarks run many generations per user on purpose;
 # quota tests set their own per-user overrides.
