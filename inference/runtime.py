@@ -29,7 +29,7 @@ from engines.catalogue import ModelSpec
 from engines.registry import create_engine
 from inference import events, state
 from inference.config import InferenceConfig
-from inference.heartbeats import publish_heartbeat
+from inference.heartbeats import publish_heartbeat, register, retire
 from inference.jobs import Job
 from inference.media_cache import local_content
 from inference.redis_clients import get_async_redis, get_redis, redis_url
@@ -144,6 +144,9 @@ class EngineHost:
 
     def stop(self) -> None:
         self._beating.set()
+        self._heartbeat.join(timeout=5)
+        with contextlib.suppress(redis.RedisError):  # a clean stop: not a lost worker
+            retire(get_redis(), self.worker_id)
         self.engine.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
 
@@ -156,8 +159,13 @@ class EngineHost:
             socket_timeout=max(1.0, interval),
             socket_connect_timeout=max(1.0, interval),
         )
+        registered = False
+        failing = ""  # the error heartbeats fail with, logged once (Redis itself: RedisWatch)
         while not self._beating.is_set():
             try:
+                if not registered:
+                    register(client, self.worker_id)
+                    registered = True
                 info = self.engine.info()
                 with self._lock:
                     mine = [g for g in self._in_flight if g not in self._taken_over]
@@ -188,8 +196,20 @@ class EngineHost:
                     },
                     interval,
                 )
+                if failing and failing != "redis":
+                    log.warning("heartbeats resumed")
+                failing = ""
             except Exception as exc:  # Redis down: keep beating, the leases come back with it
-                log.warning("heartbeat failed: %s", exc)
+                # One line per change: Redis unreachable is RedisWatch's to report.
+                reason = (
+                    "redis"
+                    if isinstance(exc, redis.ConnectionError | redis.TimeoutError)
+                    else repr(exc)
+                )
+                if reason != failing:
+                    if reason != "redis":
+                        log.warning("heartbeat failed: %s", exc)
+                    failing = reason
             self._beating.wait(interval)
 
     # --- one job -----------------------------------------------------------------
@@ -328,8 +348,10 @@ class EngineHost:
         # Closed (and logged) elsewhere already: nothing to deliver.
         sent = generation_id in self._taken_over or outcome.error_code == events.TAKEN_OVER
         pending = [] if sent else events.closing_events(record)
-        deadline = time.monotonic() + self.config.delivery_s
+        started = time.monotonic()
+        deadline = started + self.config.delivery_s
         delay = 0.2
+        failed = False
         try:
             while True:
                 try:
@@ -339,14 +361,25 @@ class EngineHost:
                     if not sent:
                         self.send_record(generation_id, record)
                         sent = True
+                    if failed:
+                        log.warning(
+                            "delivered the end of %s after %.1f s",
+                            generation_id,
+                            time.monotonic() - started,
+                        )
                     break
                 except Exception as exc:  # Redis or the broker is down: wait for it
                     if time.monotonic() > deadline:
                         log.error("gave up delivering the end of %s: %s", generation_id, exc)
                         break
-                    log.warning(
-                        "delivering the end of %s failed (%s); retrying", generation_id, exc
-                    )
+                    if not failed:  # one line, not one per retry
+                        log.warning(
+                            "cannot deliver the end of %s yet (%s); retrying for %.0f s",
+                            generation_id,
+                            exc,
+                            self.config.delivery_s,
+                        )
+                        failed = True
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
         finally:

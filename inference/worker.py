@@ -7,6 +7,10 @@ loaded before the worker consumes its first job. The pool is threads, as many
 as the engine's batch: a job is taken from the broker only when the engine can
 admit it. SIGTERM drains: in-flight generations get ``PLAYGROUND_DRAIN_S`` to
 finish, then are closed with their text so far.
+
+Its log: one line when it is ready to take jobs (model, pid, concurrency, queue,
+broker), one when Redis or the broker is lost and one when it is back
+(``inference.process``); no Celery banner.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     from inference.celery_runner import run_worker
     from inference.config import get_config
     from inference.jobs import RECORD_QUEUE, RECORD_TASK
+    from inference.process import RedisWatch, announce_when_ready, quiet_celery
+    from inference.redis_clients import redis_url
     from inference.runtime import EngineHost
+
+    quiet_celery()
 
     catalogue = load_default_catalogue()
     if args.model not in catalogue:
@@ -54,7 +62,20 @@ def main(argv: list[str] | None = None) -> None:
             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
         )
 
-    host = EngineHost.start(spec, get_config(), send_record)
+    config = get_config()
+    watch = RedisWatch(
+        "model worker",
+        {"Redis": redis_url(), "broker": app.conf.broker_url},
+        redis_url(),
+        model=spec.name,
+        interval_s=max(1.0, config.heartbeat_interval_s),
+    ).start()
+    host = EngineHost.start(spec, config, send_record)
+    announce_when_ready(
+        f"model worker {spec.name}",
+        concurrency=f"{host.slots} threads",
+        backend=host.announcement["backend"],
+    )
 
     def drain() -> None:  # Celery's warm shutdown then waits for the tasks to end
         threading.Thread(target=host.drain, name="drain", daemon=True).start()
@@ -63,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         run_worker(
             app,
             [
+                "--quiet",  # no banner: announce_when_ready logs one line instead
                 "worker",
                 "--queues",
                 spec.queue,
@@ -81,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             on_shutdown=drain,
         )
     finally:
+        watch.stop()
         host.stop()
 
 

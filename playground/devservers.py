@@ -65,9 +65,7 @@ def app_worker_command(*extra: str) -> list[str]:
 
 
 def beat_command(schedule: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "playground", "beat", "--schedule", str(schedule),
-    ]  # fmt: skip
+    return [sys.executable, "-m", "playground.beat", "--schedule", str(schedule)]
 
 
 class Supervisor:

@@ -26,10 +26,11 @@ from typing import Any
 import redis
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from engines.base import FINISH_ERROR
-from inference import events, state
+from inference import counters, events, state
 from inference.redis_clients import get_redis
 from inference.streaming import Outcome
 from playground.chat.models import Message
@@ -202,5 +203,14 @@ def _look(client: redis.Redis, generation_id: str, close: bool) -> str | None:
 
 @shared_task(name="generations.reap", ignore_result=True)
 def reap() -> None:
-    """Periodic (Celery beat): close replies that nobody will finish."""
-    reap_lost_generations()
+    """Periodic (Celery beat): close replies that nobody will finish. A run that fails is
+    counted in ``reaper_failures`` for ``/metrics``; PostgreSQL or Redis being down is
+    logged in one line (the next run tries again), anything else with its traceback."""
+    try:
+        reap_lost_generations()
+    except (DatabaseError, redis.RedisError) as exc:
+        counters.incr(get_redis(), "reaper_failures")
+        log.warning("the reaper could not run: %s", " ".join(str(exc).split())[:300])
+    except Exception:
+        counters.incr(get_redis(), "reaper_failures")
+        raise

@@ -22,7 +22,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, transacti
 from django.utils import timezone
 
 from engines.base import FINISH_CANCELLED, FINISH_ERROR
-from inference import events
+from inference import counters, events
 from inference.jobs import RECORD_TASK
 from inference.redis_clients import get_redis
 from inference.streaming import Outcome
@@ -154,11 +154,18 @@ def append_closing(generation_id: str, record: dict[str, Any]) -> None:
     max_retries=1000,  # about 8 hours at the 30 s cap: PostgreSQL will be back by then
 )
 def record(generation_id: str, record: dict[str, Any]) -> None:
-    """Store a generation's final record (sent by its worker with ``done``)."""
+    """Store a generation's final record (sent by its worker with ``done``).
+
+    Each failed attempt (PostgreSQL down: retried with back-off) is counted in
+    ``recorder_failures`` for ``/metrics``."""
     from django.db import close_old_connections
 
-    close_old_connections()  # a connection broken by a PostgreSQL restart is dropped first
-    record_result(generation_id, record)
+    try:
+        close_old_connections()  # a connection broken by a PostgreSQL restart is dropped first
+        record_result(generation_id, record)
+    except Exception:
+        counters.incr(get_redis(), "recorder_failures")
+        raise
 
 
 def _dt(timestamp: Any) -> datetime | None:

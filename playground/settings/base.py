@@ -39,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz: first, so probes skip the host check, HTTPS redirect and sessions.
+    "playground.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every Django response (django-csp; see CONTENT_SECURITY_POLICY).
     "csp.middleware.CSPMiddleware",
@@ -270,6 +272,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Bearer token for GET /metrics (Prometheus); unset = the endpoint is off (404).
 METRICS_TOKEN = env.str("PLAYGROUND_METRICS_TOKEN", default="")
+# /metrics counts unfinished replies older than this as stuck (playground_replies_stuck).
+METRICS_STUCK_AFTER_S = env.float("PLAYGROUND_STUCK_REPLY_S", default=600.0)
 
 # --- Inference ------------------------------------------------------------------
 # The model catalogue (inference.catalogue): built-in entries plus the JSON file
