@@ -18,7 +18,7 @@ log = logging.getLogger("playground.beat")
 
 
 def main(argv: list[str]) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.local")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings.production")
     import django
 
     django.setup()
