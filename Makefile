@@ -7,7 +7,7 @@ NPM_STAMP := frontend/node_modules/.installed
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install chromium compose bench clean
+.PHONY: run manage test lint format install chromium compose bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ compose:
 run: $(STAMP) $(NPM_STAMP)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
 
+# manage.py against the servers `make run` uses (running or not): make manage ARGS="createsuperuser"
+ARGS ?=
+manage: $(STAMP)
+	$(BIN)/python -m playground.devservers manage $(ARGS)
+
 test: $(STAMP) $(NPM_STAMP) chromium compose
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -52,6 +57,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
 	$(BIN)/python bench/qwen35_engine.py
+	$(BIN)/python bench/cpu_contention.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py
