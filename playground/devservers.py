@@ -586,19 +586,33 @@ def manage(args: list[str]) -> int:
             **urls,
             "DJANGO_SETTINGS_MODULE": settings or "playground.settings.local",
         }
-        # Ctrl-C reaches manage.py from the terminal; this process waits and then cleans up.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            return subprocess.run(
-                [sys.executable, "manage.py", *args], cwd=ROOT, env=env
-            ).returncode
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        return _run_child([sys.executable, "manage.py", *args], env, cwd=ROOT)
+
+
+def _run_child(command: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    """Run ``command`` to its end, then let the caller stop what it started. Ctrl-C reaches
+    the command from the terminal; SIGTERM / SIGHUP sent to this process are passed on."""
+    proc = subprocess.Popen(command, env=env, cwd=cwd)
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.getsignal(signum) for signum in handled}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGHUP, forward)
+    try:
+        return proc.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def exec_command(command: list[str]) -> int:
     with services(prefer_machine=True, database="playground") as urls:
-        return subprocess.run(command, env={**os.environ, **urls}).returncode
+        return _run_child(command, {**os.environ, **urls})
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from celery import Celery
@@ -223,3 +224,64 @@ def test_a_worker_sizes_torch_to_its_share_and_idle_threads_sleep() -> None:
         check=True,
     ).stdout.split()
     assert out == ["1", "PASSIVE"]
+
+
+@pytest.mark.slow
+def test_make_manage_starts_the_embedded_servers_or_shares_them(tmp_path: Path) -> None:
+    """Without URLs and without a running `make run`: manage.py runs against embedded servers
+    it starts in the data folder (and stops after); a second command while the first still
+    holds them uses the same ones."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env["PLAYGROUND_DATA_DIR"] = str(tmp_path)
+    show = (
+        "import os; print('URLS', os.environ['DATABASE_URL'], os.environ['REDIS_URL'], flush=True)"
+    )
+    hold = show + "; import sys; sys.stdin.readline()"  # holds the servers until told
+    manage = [sys.executable, "-m", "playground.devservers", "manage", "shell", "-c"]
+    owner = subprocess.Popen(
+        [*manage, hold],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None and owner.stdin is not None
+        urls = next(line for line in owner.stdout if line.startswith("URLS")).split()[1:]
+        assert urls[0].startswith("postgres://postgres@/playground?host=")
+        assert urls[1].startswith("redis://127.0.0.1:")
+        shared = subprocess.run(
+            [*manage, show], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert shared.returncode == 0, shared.stderr
+        assert shared.stdout.split("URLS")[-1].split() == urls
+        assert f"using the embedded servers of process {owner.pid}" in shared.stderr
+        owner.stdin.write("\n")
+        owner.stdin.flush()
+        assert owner.wait(60) == 0
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    assert not (tmp_path / "services.json").exists()
+    leftovers = [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []  # PostgreSQL and Redis stopped with their owner
+    # A migration-level command works the same way on its own (servers started and stopped).
+    done = subprocess.run(
+        [sys.executable, "-m", "playground.devservers", "manage", "migrate", "--plan"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "chat.0001_initial" in done.stdout
