@@ -486,7 +486,7 @@ def run(port: int) -> int:
 
     # Before anything else: beat's schedule lives here even when the servers are not embedded.
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor({})
+    supervisor = Supervisor(dict(os.environ))
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
