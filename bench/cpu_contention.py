@@ -111,10 +111,11 @@ def _run_setting(setting: str, threads: int, tokens: int, rounds: int) -> dict: 
         + ["--tokens", str(tokens), "--rounds", str(rounds)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        capture_output=True,  # stderr: loading progress bars, shown if it fails
         text=True,
-        check=True,
     )
+    if done.returncode:
+        sys.exit(f"the {setting} setting failed:\n{done.stderr[-4000:]}")
     result: dict = json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[type-arg]
     return result
 
