@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from playground.arena.routing import websocket_urlpatterns as arena_sockets  # noqa: E402
 from playground.generations.routing import websocket_urlpatterns  # noqa: E402
 
 django_and_static = ASGIStaticFilesHandler(django_http)
@@ -41,7 +42,7 @@ application = ProtocolTypeRouter(
     {
         "http": http,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns + arena_sockets))
         ),
     }
 )

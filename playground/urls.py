@@ -18,5 +18,6 @@ urlpatterns = [
     path("v1/chat/completions", api.chat_completions),
     path("settings/keys/", keys.keys, name="api-keys"),
     path("dashboard/", include("playground.dashboard.urls")),
+    path("arena/", include("playground.arena.urls")),
     path("", include("playground.chat.urls")),
 ]

@@ -112,15 +112,21 @@ class ChatSocket:
     """A real WebSocket client speaking docs/protocol.md."""
 
     def __init__(
-        self, base_url: str, user: Any | None, origin: str | None = None, cookie: str = ""
+        self,
+        base_url: str,
+        user: Any | None,
+        origin: str | None = None,
+        cookie: str = "",
+        path: str = "/ws/chat/",
     ) -> None:
-        """``user`` logs in on this process's database; ``cookie`` is a session made elsewhere."""
+        """``user`` logs in on this process's database; ``cookie`` is a session made elsewhere;
+        ``path`` is the socket (the arena's speaks the same protocol)."""
         if user is not None:
             cookie = session_cookie(user)
         headers = {"Cookie": f"sessionid={cookie}"} if cookie else {}
         self.backlog: list[dict[str, Any]] = []  # events read while waiting for `accepted`
         self.conn: ClientConnection = connect(
-            base_url.replace("http://", "ws://") + "/ws/chat/",
+            base_url.replace("http://", "ws://") + path,
             additional_headers=headers,
             origin=origin or base_url,  # type: ignore[arg-type]
             open_timeout=10,

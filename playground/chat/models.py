@@ -23,6 +23,7 @@ class Conversation(models.Model):
         CHAT = "chat"
         API = "api"
         GRADIO = "gradio"
+        ARENA = "arena"
 
     # Which front end started it: the chat sidebar lists only "chat" ones, and usage rows
     # carry it as their kind.

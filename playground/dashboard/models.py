@@ -38,6 +38,7 @@ class UsageRecord(models.Model):
         CHAT = "chat"
         API = "api"
         GRADIO = "gradio"
+        ARENA = "arena"
 
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CHAT)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)

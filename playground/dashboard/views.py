@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from playground.arena import leaderboard as arena
 from playground.chat.models import Conversation
 from playground.dashboard import queries
 from playground.dashboard.models import LATENCY_METRICS, UsageRecord
@@ -88,7 +89,8 @@ def parse_filters(request: HttpRequest) -> Selection:
             raise BadFilter(f"No user named {username!r}.")
     kind = query.get("kind", "").strip()
     if kind not in ("", *UsageRecord.Kind.values):
-        raise BadFilter(f"Unknown front end {kind!r}: use chat, api or gradio.")
+        choices = ", ".join(UsageRecord.Kind.values)
+        raise BadFilter(f"Unknown front end {kind!r}: use one of {choices}.")
     return Selection(
         Filters(start, end, query.get("model", "").strip(), user_id, kind), choice, username
     )
@@ -140,6 +142,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "throttled": quotas.throttled_counts(7),
         "series": queries.series(filters, cells, users),
         "percentiles": PERCENTILES,
+        "arena_votes": arena.recent_votes(filters.start, filters.end),
+        "arena_counts": arena.votes_per_model(filters.start, filters.end),
     }
     return render(request, "dashboard/index.html", context)
 

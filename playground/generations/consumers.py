@@ -159,7 +159,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         with contextlib.suppress(asyncio.CancelledError):
             try:
                 async for event in service.generation_events(generation_id, after_seq, model):
-                    await self.send_json(event)
+                    await self.send_json(self.present(event))
             except Exception:
                 log.exception("relay of %s failed", generation_id)
                 with contextlib.suppress(Exception):  # the socket may be gone already
@@ -171,6 +171,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                             "message": "the live stream failed; reload the conversation",
                         }
                     )
+
+    def present(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An event as this socket sends it (the arena's socket leaves fields out)."""
+        return event
 
     async def refuse(self, frame: dict[str, Any], code: str, message: str, **extra: Any) -> None:
         """Answer a frame the server did not accept (the socket stays open)."""

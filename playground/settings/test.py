@@ -51,3 +51,7 @@ PLAYGROUND_QUOTAS = {
     "tokens_per_day": 0,
     "upload_bytes_per_day": 0,
 }
+
+# The arena pairs the two fakes (deterministic, streams of 100 tokens at 100/s, one second);
+# tests of the pairing itself override it.
+PLAYGROUND_ARENA = {"MODELS": ["fake-rate", "fake-single"], "MAX_TOKENS": 100}
