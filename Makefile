@@ -8,7 +8,7 @@ BUNDLE := frontend/static/build/.built
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install frontend chromium compose bench clean
+.PHONY: run manage test lint format install frontend chromium compose bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ compose:
 run: $(STAMP) $(BUNDLE)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
 
+# manage.py against the servers `make run` uses (running or not): make manage ARGS="createsuperuser"
+ARGS ?=
+manage: $(STAMP)
+	$(BIN)/python -m playground.devservers manage $(ARGS)
+
 test: $(STAMP) $(BUNDLE) chromium compose
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -63,6 +68,7 @@ bench: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/load.py
 	$(BIN)/python bench/qwen35_engine.py
+	$(BIN)/python bench/cpu_contention.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py

@@ -3,7 +3,8 @@
 Loads a local checkpoint directory or a GGUF file (dequantised once and
 cached). Options (catalogue ``options``): ``max_batch`` (default 16),
 ``dtype`` (default float32), ``cache_dir`` for converted GGUF files,
-``threads`` for torch's intra-op thread count, ``device`` (default ``cpu``; ``cuda``
+``threads`` for torch's intra-op thread count (default: the worker's share of the CPUs,
+``engines.cpu``), ``device`` (default ``cpu``; ``cuda``
 runs FP8 checkpoints on our Triton kernels), ``synthesise`` (``{"moe": bool,
 "vision": bool, "fp8": bool}``) to create a tiny Qwen 3.5 checkpoint at ``path`` if missing
 (with ``fp8``, quantised by ``engines.fp8.quantize``).
@@ -26,10 +27,12 @@ class TorchEngine:
     def __init__(self, spec: ModelSpec) -> None:
         import torch
 
+        from engines.cpu import cpu_threads
+
         self.spec = spec
         options = spec.options
-        if "threads" in options:
-            torch.set_num_threads(int(options["threads"]))
+        # The cores this worker really has (its share under `make run`), not the machine's.
+        torch.set_num_threads(int(options.get("threads") or cpu_threads()))
         synth = options.get("synthesise")
         if synth is not None:  # a tiny synthesised Qwen 3.5, made on first use
             from engines.qwen35.synth import ensure_synthesised

@@ -6,7 +6,10 @@ host runs it alone, e.g. inside NVIDIA's TensorRT-LLM image. The engine is
 loaded before the worker consumes its first job. The pool is threads, as many
 as the engine's batch: a job is taken from the broker only when the engine can
 admit it. SIGTERM drains: in-flight generations get ``PLAYGROUND_DRAIN_S`` to
-finish, then are closed with their text so far.
+finish, then are closed with their text so far. A CPU engine uses
+``PLAYGROUND_CPU_THREADS`` threads (``make run`` gives each worker its share of the
+cores; default: every core this process may use) and idle threads sleep
+(``engines.cpu``).
 
 Its log: one line when it is ready to take jobs (model, pid, concurrency, queue,
 broker), one when Redis or the broker is lost and one when it is back
@@ -34,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Before anything imports torch: OpenMP reads its settings once, when it is loaded.
+    from engines.cpu import configure_threads
+
+    configure_threads()
 
     import inference.tasks  # noqa: F401  (registers the task)
     from inference.catalogue import load_default_catalogue
