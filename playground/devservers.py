@@ -480,14 +480,15 @@ def _cpu_workers(models: list[str], env: dict[str, str]) -> list[str]:
 
 
 def run(port: int) -> int:
-    from engines.cpu import THREADS_ENV, available_cpus, thread_share
-
     # Before anything else: beat's schedule lives here even when the servers are not embedded.
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(dict(os.environ))
     stopping: list[int] = []
+    supervising: list[bool] = []
 
     def on_signal(signum: int, frame: object) -> None:
+        if not supervising:  # still starting (or waiting for the servers): unwind from here
+            raise KeyboardInterrupt
         if stopping:
             log("second signal: killing everything now")
             supervisor.hurry = True
@@ -495,6 +496,15 @@ def run(port: int) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
+    try:
+        return _run(port, supervisor, stopping, supervising)
+    except KeyboardInterrupt:
+        log("interrupted while starting: stopped")
+        return 130
+
+
+def _run(port: int, supervisor: Supervisor, stopping: list[int], supervising: list[bool]) -> int:
+    from engines.cpu import THREADS_ENV, available_cpus, thread_share
 
     with services(
         prefer_machine=False, database="playground", supervisor=supervisor, wait_for_owner=True
@@ -506,8 +516,6 @@ def run(port: int) -> int:
         log(f"PostgreSQL: {urls['DATABASE_URL']}")
         log(f"Redis: {urls['REDIS_URL']}")
         migrate = _run_manage(env, "migrate", "--noinput")
-        if stopping:
-            return 0
         if migrate.returncode:
             log(f"migrate failed (status {migrate.returncode}; its error is above): not starting")
             return migrate.returncode
@@ -524,9 +532,8 @@ def run(port: int) -> int:
                 f"{share} torch threads each ({THREADS_ENV})"
             )
         run_file = DATA_DIR / RUN_FILE
+        supervising.append(True)  # from here on a signal stops what runs, once each
         try:
-            if stopping:
-                return 0
             supervisor.start("web", asgi_command(port))
             for model in served:
                 extra = {THREADS_ENV: str(share)} if model in cpu_workers else {}
