@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from engines.catalogue import ModelSpec
 from inference import events, state
 from inference.jobs import GENERATE_TASK, Job
 from inference.redis_clients import get_async_redis, get_redis
+from playground.chat import tree
 from playground.chat.models import Conversation, Message
 from playground.generations import quotas, reaper, recorder
 from playground.generations.catalogue import get_model, require_served
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 # The request's user; anonymous users never get past the entry points' auth checks.
 User: TypeAlias = AbstractBaseUser | AnonymousUser
 
+MAX_SYSTEM_PROMPT_CHARS = 20_000
+TITLE_CHARS = 60
+MARKDOWN_LEAD = re.compile(r"^\s*(?:#{1,6}\s|>\s?|[-*+]\s|\d+[.)]\s|`{3}\w*)*")
+
 QUEUE_UNAVAILABLE = (
     "The server could not queue this reply (its queue is unreachable). Try again in a moment."
 )
@@ -52,6 +58,9 @@ class GenerationTicket:
     conversation_id: str
     model: str
     queue_position: int
+    parent_id: str | None = None  # the user message's parent (None: a first message)
+    created: bool = False  # the conversation was created by this request
+    title: str = ""
 
 
 def _parse_uuid(value: Any, what: str) -> uuid.UUID:
@@ -69,17 +78,17 @@ def create_conversation(
     return Conversation.objects.create(
         user=user,
         model=model,
-        system_prompt=system_prompt[:20_000],
+        system_prompt=system_prompt[:MAX_SYSTEM_PROMPT_CHARS],
         title=title[:200],
         source=source,
     )
 
 
 def get_conversation(user: User, conversation_id: Any) -> Conversation:
-    """The user's conversation, or ``NotFound`` (also for someone else's)."""
+    """The user's conversation, or ``NotFound`` (also for someone else's, or a deleted one)."""
     pk = _parse_uuid(conversation_id, "conversation")
     try:
-        return Conversation.objects.get(pk=pk, user_id=user.pk)
+        return Conversation.objects.get(pk=pk, user_id=user.pk, deleted_at__isnull=True)
     except Conversation.DoesNotExist:
         raise NotFound("conversation") from None
 
@@ -89,10 +98,134 @@ def get_generation(user: User, generation_id: Any) -> Message:
     pk = _parse_uuid(generation_id, "generation")
     try:
         return Message.objects.select_related("conversation").get(
-            pk=pk, role=Message.Role.ASSISTANT, conversation__user_id=user.pk
+            pk=pk,
+            role=Message.Role.ASSISTANT,
+            conversation__user_id=user.pk,
+            conversation__deleted_at__isnull=True,
         )
     except Message.DoesNotExist:
         raise NotFound("generation") from None
+
+
+def auto_title(content: str, media: list[Attachment]) -> str:
+    """A conversation's automatic title: the first line of its first message, without
+    Markdown's leading marks, cut at a word near 60 characters (no model call: instant,
+    free, and never a hallucinated summary); for a message of files only, their names."""
+    for line in content.splitlines():
+        text = " ".join(MARKDOWN_LEAD.sub("", line).split())
+        if text:
+            if len(text) <= TITLE_CHARS:
+                return text
+            cut = text[:TITLE_CHARS].rsplit(" ", 1)[0] or text[:TITLE_CHARS]
+            return cut.rstrip(",.;:") + "…"
+    if media:
+        kinds = {a.kind for a in media}
+        what = "Image" if kinds == {"image"} else "Video" if kinds == {"video"} else "Files"
+        return f"{what}: " + ", ".join(a.filename for a in media)[:TITLE_CHARS]
+    return ""
+
+
+def refuse_nul(text: str, what: str, field: str) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it as bad input rather than fail storing it."""
+    if "\x00" in text:
+        raise InvalidRequest(f"{what} contains a NUL character", field=field)
+
+
+def _new_conversation(user: User, model: Any, system_prompt: Any) -> Conversation:
+    """A conversation stored with its first message (never an empty one)."""
+    if model is None:
+        raise InvalidRequest("conversation_id is required (or a model, to start a conversation)")
+    if system_prompt is not None and not isinstance(system_prompt, str):
+        raise InvalidRequest("system_prompt must be a string")
+    if system_prompt and len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
+        raise InvalidRequest(
+            f"the system prompt is {len(system_prompt)} characters; "
+            f"the limit is {MAX_SYSTEM_PROMPT_CHARS}",
+            field="system_prompt",
+        )
+    refuse_nul(system_prompt or "", "the system prompt", "system_prompt")
+    spec = get_model(model)
+    return Conversation.objects.create(
+        user=user, model=spec.name, system_prompt=system_prompt or "", source="chat"
+    )
+
+
+def _conversation_of(user: User, message_id: Any) -> uuid.UUID:
+    """The id of the user's conversation that holds ``message_id``, or ``NotFound``."""
+    pk = _parse_uuid(message_id, "message")
+    found = (
+        Message.objects.filter(
+            pk=pk, conversation__user_id=user.pk, conversation__deleted_at__isnull=True
+        )
+        .values_list("conversation_id", flat=True)
+        .first()
+    )
+    if found is None:
+        raise NotFound("message")
+    return found
+
+
+def _locked_conversation(user: User, conversation_id: Any) -> Conversation:
+    """The user's conversation, locked: two turns at once must not race on its leaf."""
+    pk = _parse_uuid(conversation_id, "conversation")
+    conversation = (
+        Conversation.objects.select_for_update()
+        .filter(pk=pk, user_id=user.pk, deleted_at__isnull=True)
+        .first()
+    )
+    if conversation is None:
+        raise NotFound("conversation")
+    return conversation
+
+
+def _messages_of(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+
+
+def _message_in(messages: list[Message], message_id: Any, role: str | None) -> Message:
+    pk = message_id if isinstance(message_id, uuid.UUID) else _parse_uuid(message_id, "message")
+    for message in messages:
+        if message.id == pk:
+            if role is not None and message.role != role:
+                raise InvalidRequest(f"only {role} messages can be edited")
+            return message
+    raise NotFound("message")
+
+
+def _choose_options(
+    conversation: Conversation, model: Any, params: Any, thinking: Any, preset: Any
+) -> tuple[ModelSpec, SamplingParams, bool]:
+    """The request's model and options: what the request says, else what the conversation
+    keeps. What the request says is kept for the conversation's next turns."""
+    spec = get_model(model or conversation.model)
+    if preset == "":  # explicitly the model's own defaults
+        chosen_preset = None
+    elif preset is not None:
+        chosen_preset = preset
+    else:
+        chosen_preset = conversation.preset if conversation.preset in spec.presets else None
+    sampling, thinking_on = resolve_generation_options(
+        spec,
+        params if params is not None else (conversation.params or None),
+        thinking if thinking is not None else conversation.thinking,
+        chosen_preset,
+    )
+    conversation.preset = chosen_preset or ""
+    if thinking is not None:
+        conversation.thinking = thinking
+    if params is not None:
+        conversation.params = params
+    return spec, sampling, thinking_on
+
+
+def _attachments_of(message: Message) -> list[Attachment]:
+    pending = getattr(message, "pending_attachments", None)
+    return list(pending) if pending is not None else list(message.attachments.all())
+
+
+def _require_vision(spec: ModelSpec) -> None:
+    if "image" not in spec.info.get("modalities", ()):
+        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
 
 
 def resolve_generation_options(
@@ -104,15 +237,17 @@ def resolve_generation_options(
     request can overflow an engine's integers and fail other users' generations.
     """
     if params is not None and not isinstance(params, dict):
-        raise InvalidRequest("params must be an object")
+        raise InvalidRequest("params must be an object", field="params")
     if thinking is not None and not isinstance(thinking, bool):
-        raise InvalidRequest("thinking must be true or false")
+        raise InvalidRequest("thinking must be true or false", field="thinking")
     base = dict(spec.default_sampling)
     preset_thinking = None
     if preset is not None:
         if not isinstance(preset, str) or preset not in spec.presets:
             choices = ", ".join(spec.presets) or "none"
-            raise InvalidRequest(f"unknown preset {preset!r} for {spec.name}; presets: {choices}")
+            raise InvalidRequest(
+                f"unknown preset {preset!r} for {spec.name}; presets: {choices}", field="preset"
+            )
         base = dict(spec.presets[preset]["sampling"])
         preset_thinking = spec.presets[preset].get("thinking")
     try:
@@ -138,101 +273,187 @@ def start_generation(
     thinking: bool | None = None,
     preset: str | None = None,
     attachments: Any = None,
+    *,
+    edit_of: Any = None,
+    system_prompt: Any = None,
 ) -> GenerationTicket:
     """Store the user's message and a queued reply; enqueue the reply once both are committed.
 
-    Refused before anything is stored: bad input, an unknown model, and a model no
-    live worker serves. A conversation too long for the model's context is refused
-    by the worker before it generates, and then nothing of the turn is kept.
+    The message follows the branch on screen (the conversation's current leaf); with
+    ``edit_of`` (a user message) it becomes that message's new sibling, a new branch.
+    With no ``conversation_id`` a ``model`` starts a new conversation, stored only now,
+    with its first message. Refused before anything is stored: bad input, an unknown
+    model, and a model no live worker serves. A conversation too long for the model's
+    context is refused by the worker before it generates, and then nothing of the turn
+    is kept.
     """
-    if not isinstance(content, str) or (not content.strip() and not attachments):
+    if not isinstance(content, str):
         raise InvalidRequest("message content must be a non-empty string")
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(content) > limit:
         raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
+    refuse_nul(content, "the message", "content")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("model must be a string")
 
-    failures: list[Exception] = []
+    created = conversation_id is None and edit_of is None
     with transaction.atomic():
-        pk = _parse_uuid(conversation_id, "conversation")
-        # Locked: two generates in one conversation must not both pick the same parent.
-        conversation = (
-            Conversation.objects.select_for_update().filter(pk=pk, user_id=user.pk).first()
-        )
-        if conversation is None:
-            raise NotFound("conversation")
-        spec = get_model(model or conversation.model)
-        sampling, thinking = resolve_generation_options(spec, params, thinking, preset)
-        media = _owned_attachments(user, attachments, spec)
-        require_served(spec)
-        chat_options = {"enable_thinking": thinking} if spec.thinking else {}
-        earlier = list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+        if edit_of is not None and conversation_id is None:
+            conversation_id = _conversation_of(user, edit_of)
+        if created:
+            conversation = _new_conversation(user, model, system_prompt)
+            messages: list[Message] = []
+        else:
+            conversation = _locked_conversation(user, conversation_id)
+            messages = _messages_of(conversation)
+        spec, sampling, thinking = _choose_options(conversation, model, params, thinking, preset)
+        if edit_of is not None:
+            original = _message_in(messages, edit_of, Message.Role.USER)
+            parent = original.parent
+            kept = list(original.attachments.all()) if attachments is None else None
+        else:
+            parent = tree.current_leaf(conversation, messages)
+            kept = None
+        if kept:
+            _require_vision(spec)
+            media = kept
+        else:
+            media = _owned_attachments(user, attachments, spec)
+        if not content.strip() and not media:
+            raise InvalidRequest("message content must be a non-empty string")
         user_message = Message(
-            conversation=conversation,
-            parent=earlier[-1] if earlier else None,
-            role=Message.Role.USER,
-            content=content,
+            conversation=conversation, parent=parent, role=Message.Role.USER, content=content
         )
         user_message.pending_attachments = media
-        reply = Message(
-            conversation=conversation,
-            parent=user_message,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.QUEUED,
-            model=spec.name,
-            params=sampling.to_dict(),
-            thinking=thinking,
-            images=sum(1 for a in media if a.kind == "image"),
-            videos=sum(1 for a in media if a.kind == "video"),
-            video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
-        )
-        prompt = prompt_messages(conversation, [*earlier, user_message], reply)
-        Message.objects.bulk_create([user_message, reply])
-        if media:
-            user_message.attachments.set(media)
         if not conversation.title:
-            lines = content.strip().splitlines()
-            conversation.title = lines[0][:80] if lines else f"{len(media)} attachment(s)"
-        conversation.model = spec.name
-        conversation.save(update_fields=["title", "model", "updated_at"])
-        # Everything the worker needs travels with the job (plain JSON): it never reads
-        # the database, and media come by signed URL.
-        job = Job(
-            generation_id=str(reply.id),
-            model=spec.name,
-            messages=[{"role": m.role, "content": _with_urls(m.content)} for m in prompt],
-            params=sampling.to_dict(),
-            chat_options=chat_options,
-            thinking=thinking,
-            enqueued_at=reply.created_at.timestamp(),
-        )
+            conversation.title = auto_title(content, media)
+        queued = _queue_reply(user, conversation, messages, user_message, spec, sampling, thinking)
+    return _ticket(queued, created=created)
 
-        def enqueue() -> None:
-            try:
-                _enqueue(spec, job)
-            except Exception as exc:  # the broker is down: close the reply, tell the user
-                failures.append(exc)
 
-        # Quotas last, inside the transaction: a refusal rolls the turn back (nothing is
-        # stored), and nothing after the slot is taken can fail but the commit itself.
-        quotas.check_generation(user, str(reply.id))
-        transaction.on_commit(enqueue)
+def regenerate(
+    user: User,
+    message_id: Any,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+    thinking: bool | None = None,
+    preset: str | None = None,
+) -> GenerationTicket:
+    """A new reply to the user message ``message_id`` (or to the one that the reply
+    ``message_id`` answered): a sibling of the earlier replies, and the branch on screen."""
+    with transaction.atomic():
+        conversation = _locked_conversation(user, _conversation_of(user, message_id))
+        messages = _messages_of(conversation)
+        target = _message_in(messages, message_id, None)
+        asked = target if target.role == Message.Role.USER else target.parent
+        if asked is None:
+            raise InvalidRequest("this reply has no question to answer again")
+        spec, sampling, thinking = _choose_options(conversation, model, params, thinking, preset)
+        if asked.attachments.exists():
+            _require_vision(spec)
+        queued = _queue_reply(user, conversation, messages, asked, spec, sampling, thinking)
+    return _ticket(queued, created=False)
 
-    if failures:
-        log.warning("enqueue of %s failed: %s", reply.id, failures[0])
-        recorder.close_unstarted(str(reply.id), "queue_unavailable", QUEUE_UNAVAILABLE)
+
+def _queue_reply(
+    user: User,
+    conversation: Conversation,
+    messages: list[Message],
+    asked: Message,
+    spec: ModelSpec,
+    sampling: SamplingParams,
+    thinking: bool,
+) -> _Queued:
+    """Store ``asked`` (when new) and a queued reply to it, make the reply the current
+    leaf, and enqueue it on commit. Runs inside the caller's transaction."""
+    media = _attachments_of(asked)
+    reply = Message(
+        conversation=conversation,
+        parent=asked,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.QUEUED,
+        model=spec.name,
+        params=sampling.to_dict(),
+        thinking=thinking,
+        images=sum(1 for a in media if a.kind == "image"),
+        videos=sum(1 for a in media if a.kind == "video"),
+        video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
+    )
+    require_served(spec)
+    is_new = asked._state.adding
+    prompt = prompt_messages(conversation, [*messages, asked] if is_new else messages, reply)
+    Message.objects.bulk_create([asked, reply] if is_new else [reply])
+    if is_new and media:
+        asked.attachments.set(media)
+    conversation.model = spec.name
+    conversation.current_leaf = reply
+    conversation.save(
+        update_fields=[
+            "title",
+            "model",
+            "current_leaf",
+            "preset",
+            "thinking",
+            "params",
+            "updated_at",
+        ]
+    )
+    chat_options = {"enable_thinking": thinking} if spec.thinking else {}
+    # Everything the worker needs travels with the job (plain JSON): it never reads
+    # the database, and media come by signed URL.
+    job = Job(
+        generation_id=str(reply.id),
+        model=spec.name,
+        messages=[{"role": m.role, "content": _with_urls(m.content)} for m in prompt],
+        params=sampling.to_dict(),
+        chat_options=chat_options,
+        thinking=thinking,
+        enqueued_at=reply.created_at.timestamp(),
+    )
+    failures: list[Exception] = []
+
+    def enqueue() -> None:
+        try:
+            _enqueue(spec, job)
+        except Exception as exc:  # the broker is down: close the reply, tell the user
+            failures.append(exc)
+
+    # Quotas last, inside the transaction: a refusal rolls the turn back (nothing is
+    # stored), and nothing after the slot is taken can fail but the commit itself.
+    quotas.check_generation(user, str(reply.id))
+    transaction.on_commit(enqueue)
+    return _Queued(reply, asked, conversation, spec, failures)
+
+
+@dataclass
+class _Queued:
+    reply: Message
+    asked: Message
+    conversation: Conversation
+    spec: ModelSpec
+    failures: list[Exception]  # filled by the on-commit enqueue
+
+
+def _ticket(queued: _Queued, created: bool) -> GenerationTicket:
+    """After the commit: a reply the broker refused is closed, else its queue position."""
+    gid = str(queued.reply.id)
+    if queued.failures:
+        log.warning("enqueue of %s failed: %s", gid, queued.failures[0])
+        recorder.close_unstarted(gid, "queue_unavailable", QUEUE_UNAVAILABLE)
         raise ServiceError("queue_unavailable", QUEUE_UNAVAILABLE)
     try:
-        position = state.queue_position(get_redis(), spec.name, str(reply.id)) or 0
+        position = state.queue_position(get_redis(), queued.spec.name, gid) or 0
     except redis.RedisError:
         position = 0
     return GenerationTicket(
-        generation_id=str(reply.id),
-        user_message_id=str(user_message.id),
-        conversation_id=str(conversation.id),
-        model=spec.name,
+        generation_id=gid,
+        user_message_id=str(queued.asked.id),
+        conversation_id=str(queued.conversation.id),
+        model=queued.spec.name,
         queue_position=position,
+        parent_id=str(queued.asked.parent_id) if queued.asked.parent_id else None,
+        created=created,
+        title=queued.conversation.title,
     )
 
 
@@ -257,8 +478,7 @@ def _owned_attachments(user: User, ids: Any, spec: ModelSpec) -> list[Attachment
     limit = settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"]
     if len(ids) > limit:
         raise InvalidRequest(f"{len(ids)} files attached; at most {limit} per message")
-    if "image" not in spec.info.get("modalities", ()):
-        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
+    _require_vision(spec)
     found: dict[uuid.UUID, None] = {}
     for raw in ids:
         try:

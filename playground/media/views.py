@@ -14,7 +14,7 @@ from playground.generations import quotas
 from playground.http import json_error
 from playground.media import services
 from playground.media.blob_urls import blob_of
-from playground.media.models import Blob
+from playground.media.models import Attachment, Blob
 from playground.media.probe import MediaRejected
 from playground.media.storage import CHUNK_SIZE
 
@@ -47,6 +47,11 @@ def download(request: HttpRequest, attachment_id: str) -> HttpResponse:
     attachment = services.get_attachment(request.user, attachment_id)
     if attachment is None:
         return json_error(404, "not found")
+    return serve_attachment(request, attachment)
+
+
+def serve_attachment(request: HttpRequest, attachment: Attachment) -> HttpResponse:
+    """The file's bytes, honouring HTTP Range (the caller has checked who may see it)."""
     size = attachment.blob.size
     start, end = 0, size - 1
     status = 200
