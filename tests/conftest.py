@@ -22,7 +22,7 @@ from playground.devservers import app_worker_command, asgi_command, free_port
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVED_IN_TESTS = ("fake-rate", "fake-single", "smollm2", "qwen3.5-tiny")
+SERVED_IN_TESTS = ("fake-rate", "fake-single", "fake-echo", "smollm2", "qwen3.5-tiny")
 
 
 def _test_database_url() -> str:

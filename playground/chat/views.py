@@ -67,6 +67,10 @@ def _page(
             "max_files": settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"],
             "max_comment_chars": MAX_COMMENT_CHARS,
             "vision": bool(spec and "image" in spec.info.get("modalities", ())),
+            # For the composer's length counter and the speaker labels.
+            "max_prompt_chars": settings.INFERENCE["MAX_PROMPT_CHARS"],
+            "context_length": spec.context_length if spec else None,
+            "model_labels": {s.name: s.label for s in catalogue.values()},
         },
     }
     return render(request, "chat/index.html", {**context, "error": error}, status=status)

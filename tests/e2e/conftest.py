@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+BUNDLE = Path(__file__).resolve().parents[2] / "frontend" / "static" / "build" / "chat.js"
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -25,6 +28,10 @@ CHROMIUM_FLAGS = [
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
+    if not BUNDLE.exists():
+        pytest.fail(
+            "the chat page's bundle is not built; `make frontend` (or `make test`) builds it"
+        )
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         pytest.fail("Chromium is not installed; `make test` installs Debian's chromium package")
