@@ -36,10 +36,11 @@ def descend(messages: Iterable[Message], start: Message | None) -> Message | Non
 
 
 def current_leaf(conversation: Conversation, messages: list[Message]) -> Message | None:
-    """The leaf on screen: the stored one, else (conversations from before branches were
+    """The leaf on screen: where the stored one's branch ends (it is that message unless
+    something was added below it since), else (conversations from before branches were
     chosen) the newest message, which is where a linear conversation ends."""
     if conversation.current_leaf_id is not None:
         for message in messages:
             if message.id == conversation.current_leaf_id:
-                return message
+                return descend(messages, message)
     return max(messages, key=lambda m: m.created_at) if messages else None

@@ -5,7 +5,6 @@ from playground.chat import endpoints, views
 app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
-    path("c/new/", views.conversation_create, name="create"),
     path("models/", views.model_catalogue, name="models"),
     path("conversations/", endpoints.conversation_list, name="list"),
     path("c/<str:conversation_id>/", views.conversation_detail, name="conversation"),

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from engines.catalogue import ModelSpec
@@ -18,7 +18,7 @@ from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, set_feedb
 from playground.chat.models import Conversation
 from playground.generations import service as services
 from playground.generations.catalogue import get_catalogue, served_models
-from playground.generations.errors import InvalidRequest, NotFound, ServiceError
+from playground.generations.errors import InvalidRequest, NotFound
 from playground.http import json_error
 
 # The sampling panel's fields (SamplingParams names).
@@ -34,16 +34,12 @@ def _page(
     leaf = tree.current_leaf(conversation, messages) if conversation else None
     catalogue = get_catalogue()
     served = _served_or_none()
-    models = models_json(served)
-    spec = catalogue.get(conversation.model) if conversation else None
+    # A new conversation (nothing stored until its first message) starts on the default
+    # model, or the first served one; the page may switch to the user's last choice.
+    model = conversation.model if conversation else _new_conversation_model(served)
+    spec = catalogue.get(model)
     context = {
-        "conversations": [conversations.conversation_json(c) for c in listed[:200]],
         "conversation": conversation,
-        "models": [
-            {"name": s.name, "label": s.label, "served": s.name in served}
-            for s in catalogue.values()
-        ],
-        "model_label": spec.label if spec else "",
         "page_data": {
             "conversation_id": str(conversation.id) if conversation else None,
             "conversation": {
@@ -52,7 +48,8 @@ def _page(
             }
             if conversation
             else None,
-            "model": conversation.model if conversation else None,
+            "conversations": [conversations.conversation_json(c) for c in listed[:200]],
+            "model": model,
             "thinking_mode": spec.thinking if spec else "",
             "presets": [{"name": p, "label": v["label"]} for p, v in spec.presets.items()]
             if spec
@@ -61,8 +58,7 @@ def _page(
             # between siblings without asking the server.
             "messages": [conversations.message_json(m) for m in messages],
             "current_leaf_id": str(leaf.id) if leaf else None,
-            "models": models,
-            "default_model": settings.PLAYGROUND_DEFAULT_MODEL,
+            "models": models_json(served),
             "undo_delete_s": settings.CHAT_UNDO_DELETE_S,
             "max_files": settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"],
             "max_comment_chars": MAX_COMMENT_CHARS,
@@ -74,6 +70,13 @@ def _page(
         },
     }
     return render(request, "chat/index.html", {**context, "error": error}, status=status)
+
+
+def _new_conversation_model(served: dict[str, dict[str, Any]]) -> str:
+    default: str = settings.PLAYGROUND_DEFAULT_MODEL
+    if default in served:
+        return default
+    return next((name for name in get_catalogue() if name in served), default)
 
 
 def _served_or_none() -> dict[str, dict[str, Any]]:
@@ -171,20 +174,6 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex"  # unlisted: search engines should not keep it
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return response
-
-
-@login_required
-@require_POST
-def conversation_create(request: HttpRequest) -> HttpResponse:
-    try:
-        conversation = services.create_conversation(
-            request.user,
-            model=request.POST.get("model", ""),
-            system_prompt=request.POST.get("system_prompt", ""),
-        )
-    except ServiceError as exc:
-        return _page(request, None, error=exc.message, status=400)
-    return redirect("chat:conversation", conversation_id=conversation.id)
 
 
 @login_required
