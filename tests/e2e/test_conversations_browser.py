@@ -200,7 +200,8 @@ def test_a_read_only_link_shows_the_conversation_until_revoked(  # type: ignore[
     other.goto(url)
     expect(other.get_by_role("heading", level=1)).to_have_text("Shared trip")
     expect(other.locator(".msg")).to_have_count(2)
-    expect(other.locator(".msg.assistant")).to_contain_text("pastéis")
+    expect(other.locator(".msg.user strong")).to_have_text("Lisbon")  # rendered Markdown
+    expect(other.locator(".msg.assistant em")).to_have_text("pastéis")
     expect(other.locator("body")).not_to_contain_text("My private diary")
     expect(other.locator("textarea, form, input")).to_have_count(0)  # nothing to write with
     screenshots(other, tmp_path, "shared")
