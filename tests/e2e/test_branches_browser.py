@@ -103,7 +103,9 @@ def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type:
     expect(page.locator(".msg.user .body")).to_have_text(["alpha beta gamma delta"])
     expect(page.locator(".msg.user .version-count")).to_have_text("1/2")
     page.locator(".msg.user").first.get_by_role("button", name="Next version").click()
-    expect(page.locator(".msg .body")).to_have_text(["one two", "one two", "three four", "three four"])
+    expect(page.locator(".msg .body")).to_have_text(
+        ["one two", "one two", "three four", "three four"]
+    )
     screenshots(page, tmp_path, "branches")
     assert errors == []
 

@@ -109,7 +109,9 @@ def test_the_model_is_switched_mid_conversation_from_a_picker_with_live_status( 
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
     first = _ask(page, "hello there")
-    expect(first.locator(".speaker")).to_have_text("FakeEchoEngine (test fake: repeats your message)")
+    expect(first.locator(".speaker")).to_have_text(
+        "FakeEchoEngine (test fake: repeats your message)"
+    )
     picker = page.get_by_label("Model")
     offline = picker.locator("option[value=unserved]")
     expect(offline).to_have_text("No worker (test) (offline: no worker)")
@@ -129,7 +131,10 @@ def test_the_model_is_switched_mid_conversation_from_a_picker_with_live_status( 
     page.reload()
     expect(page.get_by_label("Model")).to_have_value("fake-rate")
     expect(page.locator(".msg.assistant .speaker")).to_have_text(
-        ["FakeEchoEngine (test fake: repeats your message)", "FakeRateEngine (test fake, not a model)"]
+        [
+            "FakeEchoEngine (test fake: repeats your message)",
+            "FakeRateEngine (test fake, not a model)",
+        ]
     )
 
     # A worker for the unserved model comes online: the picker offers it, live.

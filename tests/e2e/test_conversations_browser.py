@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -172,13 +173,13 @@ def test_downloads_as_markdown_and_json(stack, alice, page) -> None:  # type: ig
     with page.expect_download() as markdown:
         page.get_by_role("link", name="Download Markdown").click()
     assert markdown.value.suggested_filename == "export-me.md"
-    text = open(markdown.value.path(), encoding="utf-8").read()
+    text = Path(markdown.value.path()).read_text(encoding="utf-8")
     assert text.startswith("# Export me") and "## You\n\nWhat is **2+2**?" in text
     assert "It is 4." in text
     page.get_by_label("Conversation actions").click()
     with page.expect_download() as exported:
         page.get_by_role("link", name="Download JSON").click()
-    data = json.loads(open(exported.value.path(), encoding="utf-8").read())
+    data = json.loads(Path(exported.value.path()).read_text(encoding="utf-8"))
     assert [m["content"] for m in data["messages"]] == ["What is **2+2**?", "It is 4."]
 
 
