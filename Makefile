@@ -57,13 +57,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) $(NPM_STAMP) chromium
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/stream_overhead.py
 	$(BIN)/python bench/qwen35_engine.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/media.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/dashboard.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/web_rss.py
 	$(BIN)/python -m playground.devservers exec -- $(BIN)/python bench/api_overhead.py
+	$(BIN)/python bench/render.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/static/build .data .pytest_cache .mypy_cache .ruff_cache

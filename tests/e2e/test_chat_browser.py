@@ -226,9 +226,13 @@ def test_a_conversation_too_long_for_the_model_is_refused_and_not_kept(stack, al
     _new_conversation(
         page, "Qwen 3.5 tiny MoE + vision (synthesised: real architecture, nonsense text)"
     )
-    page.get_by_label("Message").fill("Tell me about tokens. " * 400)
+    text = "Tell me about tokens. " * 400
+    page.get_by_label("Message").fill(text)
+    # The counter warns first (a rough estimate; the worker counts exactly).
+    expect(page.locator("#counter")).to_contain_text("this model reads at most 1,024")
     page.get_by_label("Message").press("Enter")
     expect(page.locator("#status")).to_contain_text("1,024", timeout=60_000)
     expect(page.locator(".msg")).to_have_count(0)  # the turn is taken back off the page
+    assert page.get_by_label("Message").input_value() == text  # and the text is not lost
     page.reload()
     expect(page.locator(".msg")).to_have_count(0)  # and was never kept

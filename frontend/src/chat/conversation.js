@@ -129,7 +129,7 @@ export class Conversation {
    * cannot know whether it was stored, so it stops waiting for it. */
   lostFrames() {
     if (!this.pending) return;
-    this.takeBack(this.pending, this.pendingAsked);
+    this.pending.remove(); // the question stays: it may have been stored (a reload tells)
     this.pending = null;
     this.composer.setBusy(this.current !== null);
     this.hooks.refused(this.pendingInfo, null);
