@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from playground.chat.models import Message
 from playground.generations.service import create_conversation
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.screens import log_in, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -79,6 +80,7 @@ def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type:
     _set_max_tokens(page, 50)
     asked = page.locator(".msg.user").first
     asked.get_by_role("button", name="Edit", exact=True).click()
+    assert_accessible(page, "edit-box")
     page.get_by_label("New version of the message").fill("one two")
     page.get_by_label("New version of the message").press("Enter")
     reply = page.locator(".msg.assistant").last
@@ -106,6 +108,7 @@ def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type:
     expect(page.locator(".msg .body")).to_have_text(
         ["one two", "one two", "three four", "three four"]
     )
+    assert_accessible(page, "branches")
     screenshots(page, tmp_path, "branches")
     assert errors == []
 

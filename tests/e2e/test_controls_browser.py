@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from playground.chat.models import Conversation, Message
 from playground.devservers import worker_command
 from playground.generations.service import create_conversation
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.screens import log_in, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -81,6 +82,7 @@ def test_the_sampling_panel_shows_the_preset_and_keeps_changes(  # type: ignore[
     expect(page.locator("#sampling-source")).to_have_text(
         "Preset: Thinking · precise coding, with your changes."
     )
+    assert_accessible(page, "sampling")
     screenshots(page, tmp_path, "sampling")
 
     page.get_by_label("Temperature").fill("5")
@@ -151,6 +153,7 @@ def test_the_model_is_switched_mid_conversation_from_a_picker_with_live_status( 
         worker.terminate()
         worker.wait(30)
     expect(offline).to_be_disabled(timeout=45_000)
+    assert_accessible(page, "model-picker")
     screenshots(page, tmp_path, "model-picker")
     assert errors == []
 

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from playground.chat.models import Conversation, Message
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.screens import log_in, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -59,6 +60,7 @@ def test_a_new_conversation_is_stored_only_when_its_first_message_is_sent(  # ty
     expect(page.get_by_label("Model")).to_have_value("fake-echo")  # the choice is remembered
     expect(page.locator("#conversation-list")).to_have_text("No conversations yet.")
     assert not Conversation.objects.filter(user=alice).exists()
+    assert_accessible(page, "new-conversation")
     screenshots(page, tmp_path, "new-conversation")
 
     page.get_by_text("System prompt", exact=True).click()
@@ -121,10 +123,16 @@ def test_rename_pin_and_delete_with_undo(stack, alice, page, tmp_path) -> None: 
     page.reload()
     expect(titles).to_have_text(["Lisbon in May", "Recipes"])
 
+    page.get_by_label("Actions for Recipes").click()
+    expect(_entry(page, "Recipes").get_by_role("button", name="Delete")).to_be_visible()
+    assert_accessible(page, "entry-menu")
+    page.keyboard.press("Escape")  # closes the menu, nothing else
+    expect(_entry(page, "Recipes").get_by_role("button", name="Delete")).to_be_hidden()
     _menu(page, "Recipes", "Delete")
     expect(titles).to_have_text(["Lisbon in May"])
     toast = page.locator("#toast")
     expect(toast).to_contain_text("Deleted “Recipes”.")
+    assert_accessible(page, "delete-undo")
     screenshots(page, tmp_path, "delete-undo")
     toast.get_by_role("button", name="Undo").click()
     expect(titles).to_have_text(["Lisbon in May", "Recipes"])
@@ -156,6 +164,7 @@ def test_search_finds_titles_and_message_text_with_slash_to_focus(  # type: igno
     expect(titles).to_have_text(["Cooking"])
     expect(page.locator("#conversation-list mark").first).to_have_text("capers")
     expect(page.locator("#search-status")).to_have_text("1 conversation matches")
+    assert_accessible(page, "search")
     screenshots(page, tmp_path, "search")
     search.fill("weekend")
     expect(titles).to_have_text(["Weekend plans"])
@@ -195,6 +204,7 @@ def test_a_read_only_link_shows_the_conversation_until_revoked(  # type: ignore[
     link = page.get_by_label("Share link")
     expect(link).to_have_value(re.compile(r"/s/[\w-]{40,}/$"))
     url = link.input_value()
+    assert_accessible(page, "share-dialog")
 
     visitor = browser.new_context(viewport={"width": 1280, "height": 800})
     other = visitor.new_page()
@@ -205,6 +215,7 @@ def test_a_read_only_link_shows_the_conversation_until_revoked(  # type: ignore[
     expect(other.locator(".msg.assistant em")).to_have_text("pastéis")
     expect(other.locator("body")).not_to_contain_text("My private diary")
     expect(other.locator("textarea, form, input")).to_have_count(0)  # nothing to write with
+    assert_accessible(other, "shared")
     screenshots(other, tmp_path, "shared")
 
     page.get_by_role("button", name="Revoke link").click()
