@@ -19,7 +19,7 @@ from django.utils import timezone
 from playground.chat import tree
 from playground.chat.feedback import feedback_json, feedback_of
 from playground.chat.models import SEARCH_CONFIG, Conversation, Message, search_vector
-from playground.generations import service
+from playground.generations import service, turns
 from playground.generations.catalogue import get_catalogue, get_model, require_served
 from playground.generations.errors import SAMPLING_FIELDS, InvalidRequest, NotFound, ServiceError
 from playground.generations.service import User
@@ -234,7 +234,7 @@ def _apply_generation_settings(conversation: Conversation, changes: dict[str, An
             )
         conversation.params = params
     # Checked as the next generation will check them, so a bad value is refused now.
-    service.resolve_generation_options(
+    turns.resolve_generation_options(
         spec, conversation.params or None, conversation.thinking, conversation.preset or None
     )
 
@@ -242,7 +242,7 @@ def _apply_generation_settings(conversation: Conversation, changes: dict[str, An
 def _title(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("the title must be a non-empty string", field="title")
-    service.refuse_nul(value, "the title", "title")
+    turns.refuse_nul(value, "the title", "title")
     title = " ".join(value.split())
     if len(title) > TITLE_MAX:
         raise InvalidRequest(
@@ -254,8 +254,8 @@ def _title(value: Any) -> str:
 def _system_prompt(value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidRequest("the system prompt must be a string", field="system_prompt")
-    service.refuse_nul(value, "the system prompt", "system_prompt")
-    limit = service.MAX_SYSTEM_PROMPT_CHARS
+    turns.refuse_nul(value, "the system prompt", "system_prompt")
+    limit = turns.MAX_SYSTEM_PROMPT_CHARS
     if len(value) > limit:
         raise InvalidRequest(
             f"the system prompt is {len(value)} characters; the limit is {limit}",

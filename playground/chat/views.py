@@ -17,6 +17,7 @@ from playground.chat import conversations, endpoints, tree
 from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, set_feedback
 from playground.chat.models import Conversation
 from playground.generations import service as services
+from playground.generations import turns
 from playground.generations.catalogue import get_catalogue, served_models
 from playground.generations.errors import InvalidRequest, NotFound
 from playground.http import json_error
@@ -89,7 +90,7 @@ def _served_or_none() -> dict[str, dict[str, Any]]:
 
 def _sampling_of(spec: ModelSpec, preset: str | None) -> dict[str, Any]:
     """The numbers a generation would use with ``preset`` (None: the model's defaults)."""
-    sampling, _ = services.resolve_generation_options(spec, None, None, preset)
+    sampling, _ = turns.resolve_generation_options(spec, None, None, preset)
     return {name: getattr(sampling, name) for name in PANEL_FIELDS}
 
 

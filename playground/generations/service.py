@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import redis
@@ -30,21 +28,16 @@ from inference.jobs import GENERATE_TASK, Job
 from inference.redis_clients import get_async_redis, get_redis
 from playground.chat import tree
 from playground.chat.models import Conversation, Message
-from playground.generations import quotas, reaper, recorder
+from playground.generations import quotas, reaper, recorder, turns
 from playground.generations.catalogue import get_model, require_served
 from playground.generations.errors import InvalidRequest, NotFound, ServiceError
 from playground.generations.history import prompt_messages
 from playground.media.blob_urls import signed_blob_url
-from playground.media.models import Attachment
 
 log = logging.getLogger(__name__)
 
 # The request's user; anonymous users never get past the entry points' auth checks.
 User: TypeAlias = AbstractBaseUser | AnonymousUser
-
-MAX_SYSTEM_PROMPT_CHARS = 20_000
-TITLE_CHARS = 60
-MARKDOWN_LEAD = re.compile(r"^\s*(?:#{1,6}\s|>\s?|[-*+]\s|\d+[.)]\s|`{3}\w*)*")
 
 QUEUE_UNAVAILABLE = (
     "The server could not queue this reply (its queue is unreachable). Try again in a moment."
@@ -63,13 +56,6 @@ class GenerationTicket:
     title: str = ""
 
 
-def _parse_uuid(value: Any, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise NotFound(what) from None
-
-
 def create_conversation(
     user: User, model: str, system_prompt: str = "", title: str = "", source: str = "chat"
 ) -> Conversation:
@@ -78,7 +64,7 @@ def create_conversation(
     return Conversation.objects.create(
         user=user,
         model=model,
-        system_prompt=system_prompt[:MAX_SYSTEM_PROMPT_CHARS],
+        system_prompt=system_prompt[: turns.MAX_SYSTEM_PROMPT_CHARS],
         title=title[:200],
         source=source,
     )
@@ -86,7 +72,7 @@ def create_conversation(
 
 def get_conversation(user: User, conversation_id: Any) -> Conversation:
     """The user's conversation, or ``NotFound`` (also for someone else's, or a deleted one)."""
-    pk = _parse_uuid(conversation_id, "conversation")
+    pk = turns.parse_uuid(conversation_id, "conversation")
     try:
         return Conversation.objects.get(pk=pk, user_id=user.pk, deleted_at__isnull=True)
     except Conversation.DoesNotExist:
@@ -95,7 +81,7 @@ def get_conversation(user: User, conversation_id: Any) -> Conversation:
 
 def get_generation(user: User, generation_id: Any) -> Message:
     """The user's assistant message ``generation_id``, or ``NotFound``."""
-    pk = _parse_uuid(generation_id, "generation")
+    pk = turns.parse_uuid(generation_id, "generation")
     try:
         return Message.objects.select_related("conversation").get(
             pk=pk,
@@ -105,163 +91,6 @@ def get_generation(user: User, generation_id: Any) -> Message:
         )
     except Message.DoesNotExist:
         raise NotFound("generation") from None
-
-
-def auto_title(content: str, media: list[Attachment]) -> str:
-    """A conversation's automatic title: the first line of its first message, without
-    Markdown's leading marks, cut at a word near 60 characters (no model call: instant,
-    free, and never a hallucinated summary); for a message of files only, their names."""
-    for line in content.splitlines():
-        text = " ".join(MARKDOWN_LEAD.sub("", line).split())
-        if text:
-            if len(text) <= TITLE_CHARS:
-                return text
-            cut = text[:TITLE_CHARS].rsplit(" ", 1)[0] or text[:TITLE_CHARS]
-            return cut.rstrip(",.;:") + "…"
-    if media:
-        kinds = {a.kind for a in media}
-        what = "Image" if kinds == {"image"} else "Video" if kinds == {"video"} else "Files"
-        return f"{what}: " + ", ".join(a.filename for a in media)[:TITLE_CHARS]
-    return ""
-
-
-def refuse_nul(text: str, what: str, field: str) -> None:
-    """PostgreSQL text cannot hold NUL: refuse it as bad input rather than fail storing it."""
-    if "\x00" in text:
-        raise InvalidRequest(f"{what} contains a NUL character", field=field)
-
-
-def _new_conversation(user: User, model: Any, system_prompt: Any) -> Conversation:
-    """A conversation stored with its first message (never an empty one)."""
-    if model is None:
-        raise InvalidRequest("conversation_id is required (or a model, to start a conversation)")
-    if system_prompt is not None and not isinstance(system_prompt, str):
-        raise InvalidRequest("system_prompt must be a string")
-    if system_prompt and len(system_prompt) > MAX_SYSTEM_PROMPT_CHARS:
-        raise InvalidRequest(
-            f"the system prompt is {len(system_prompt)} characters; "
-            f"the limit is {MAX_SYSTEM_PROMPT_CHARS}",
-            field="system_prompt",
-        )
-    refuse_nul(system_prompt or "", "the system prompt", "system_prompt")
-    spec = get_model(model)
-    return Conversation.objects.create(
-        user=user, model=spec.name, system_prompt=system_prompt or "", source="chat"
-    )
-
-
-def _conversation_of(user: User, message_id: Any) -> uuid.UUID:
-    """The id of the user's conversation that holds ``message_id``, or ``NotFound``."""
-    pk = _parse_uuid(message_id, "message")
-    found = (
-        Message.objects.filter(
-            pk=pk, conversation__user_id=user.pk, conversation__deleted_at__isnull=True
-        )
-        .values_list("conversation_id", flat=True)
-        .first()
-    )
-    if found is None:
-        raise NotFound("message")
-    return found
-
-
-def _locked_conversation(user: User, conversation_id: Any) -> Conversation:
-    """The user's conversation, locked: two turns at once must not race on its leaf."""
-    pk = _parse_uuid(conversation_id, "conversation")
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=pk, user_id=user.pk, deleted_at__isnull=True)
-        .first()
-    )
-    if conversation is None:
-        raise NotFound("conversation")
-    return conversation
-
-
-def _messages_of(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
-
-
-def _message_in(messages: list[Message], message_id: Any, role: str | None) -> Message:
-    pk = message_id if isinstance(message_id, uuid.UUID) else _parse_uuid(message_id, "message")
-    for message in messages:
-        if message.id == pk:
-            if role is not None and message.role != role:
-                raise InvalidRequest(f"only {role} messages can be edited")
-            return message
-    raise NotFound("message")
-
-
-def _choose_options(
-    conversation: Conversation, model: Any, params: Any, thinking: Any, preset: Any
-) -> tuple[ModelSpec, SamplingParams, bool]:
-    """The request's model and options: what the request says, else what the conversation
-    keeps. What the request says is kept for the conversation's next turns."""
-    spec = get_model(model or conversation.model)
-    if preset == "":  # explicitly the model's own defaults
-        chosen_preset = None
-    elif preset is not None:
-        chosen_preset = preset
-    else:
-        chosen_preset = conversation.preset if conversation.preset in spec.presets else None
-    sampling, thinking_on = resolve_generation_options(
-        spec,
-        params if params is not None else (conversation.params or None),
-        thinking if thinking is not None else conversation.thinking,
-        chosen_preset,
-    )
-    conversation.preset = chosen_preset or ""
-    if thinking is not None:
-        conversation.thinking = thinking
-    if params is not None:
-        conversation.params = params
-    return spec, sampling, thinking_on
-
-
-def _attachments_of(message: Message) -> list[Attachment]:
-    pending = getattr(message, "pending_attachments", None)
-    return list(pending) if pending is not None else list(message.attachments.all())
-
-
-def _require_vision(spec: ModelSpec) -> None:
-    if "image" not in spec.info.get("modalities", ()):
-        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
-
-
-def resolve_generation_options(
-    spec: ModelSpec, params: Any, thinking: Any, preset: Any
-) -> tuple[SamplingParams, bool]:
-    """Sampling and thinking for a request: explicit values over the preset over the model's.
-
-    Every number is bounded here, at the edge (engines.base.SamplingParams), so no
-    request can overflow an engine's integers and fail other users' generations.
-    """
-    if params is not None and not isinstance(params, dict):
-        raise InvalidRequest("params must be an object", field="params")
-    if thinking is not None and not isinstance(thinking, bool):
-        raise InvalidRequest("thinking must be true or false", field="thinking")
-    base = dict(spec.default_sampling)
-    preset_thinking = None
-    if preset is not None:
-        if not isinstance(preset, str) or preset not in spec.presets:
-            choices = ", ".join(spec.presets) or "none"
-            raise InvalidRequest(
-                f"unknown preset {preset!r} for {spec.name}; presets: {choices}", field="preset"
-            )
-        base = dict(spec.presets[preset]["sampling"])
-        preset_thinking = spec.presets[preset].get("thinking")
-    try:
-        sampling = SamplingParams.from_dict({**base, **(params or {})})
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidRequest(str(exc)) from None
-    if sampling.max_tokens > spec.max_output_tokens:
-        sampling = replace(sampling, max_tokens=spec.max_output_tokens)
-    if not spec.thinking:
-        return sampling, False
-    for choice in (thinking, preset_thinking):
-        if choice is not None:
-            return sampling, bool(choice)
-    return sampling, spec.thinking == "on"
 
 
 def start_generation(
@@ -292,33 +121,35 @@ def start_generation(
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(content) > limit:
         raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
-    refuse_nul(content, "the message", "content")
+    turns.refuse_nul(content, "the message", "content")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("model must be a string")
 
     created = conversation_id is None and edit_of is None
     with transaction.atomic():
         if edit_of is not None and conversation_id is None:
-            conversation_id = _conversation_of(user, edit_of)
+            conversation_id = turns.conversation_of(user, edit_of)
         if created:
-            conversation = _new_conversation(user, model, system_prompt)
+            conversation = turns.new_conversation(user, model, system_prompt)
             messages: list[Message] = []
         else:
-            conversation = _locked_conversation(user, conversation_id)
-            messages = _messages_of(conversation)
-        spec, sampling, thinking = _choose_options(conversation, model, params, thinking, preset)
+            conversation = turns.locked_conversation(user, conversation_id)
+            messages = turns.messages_of(conversation)
+        spec, sampling, thinking = turns.choose_options(
+            conversation, model, params, thinking, preset
+        )
         if edit_of is not None:
-            original = _message_in(messages, edit_of, Message.Role.USER)
+            original = turns.message_in(messages, edit_of, Message.Role.USER)
             parent = original.parent
             kept = list(original.attachments.all()) if attachments is None else None
         else:
             parent = tree.current_leaf(conversation, messages)
             kept = None
         if kept:
-            _require_vision(spec)
+            turns.require_vision(spec)
             media = kept
         else:
-            media = _owned_attachments(user, attachments, spec)
+            media = turns.owned_attachments(user, attachments, spec)
         if not content.strip() and not media:
             raise InvalidRequest("message content must be a non-empty string")
         user_message = Message(
@@ -326,7 +157,7 @@ def start_generation(
         )
         user_message.pending_attachments = media
         if not conversation.title:
-            conversation.title = auto_title(content, media)
+            conversation.title = turns.auto_title(content, media)
         queued = _queue_reply(user, conversation, messages, user_message, spec, sampling, thinking)
     return _ticket(queued, created=created)
 
@@ -342,15 +173,17 @@ def regenerate(
     """A new reply to the user message ``message_id`` (or to the one that the reply
     ``message_id`` answered): a sibling of the earlier replies, and the branch on screen."""
     with transaction.atomic():
-        conversation = _locked_conversation(user, _conversation_of(user, message_id))
-        messages = _messages_of(conversation)
-        target = _message_in(messages, message_id, None)
+        conversation = turns.locked_conversation(user, turns.conversation_of(user, message_id))
+        messages = turns.messages_of(conversation)
+        target = turns.message_in(messages, message_id, None)
         asked = target if target.role == Message.Role.USER else target.parent
         if asked is None:
             raise InvalidRequest("this reply has no question to answer again")
-        spec, sampling, thinking = _choose_options(conversation, model, params, thinking, preset)
+        spec, sampling, thinking = turns.choose_options(
+            conversation, model, params, thinking, preset
+        )
         if asked.attachments.exists():
-            _require_vision(spec)
+            turns.require_vision(spec)
         queued = _queue_reply(user, conversation, messages, asked, spec, sampling, thinking)
     return _ticket(queued, created=False)
 
@@ -366,7 +199,7 @@ def _queue_reply(
 ) -> _Queued:
     """Store ``asked`` (when new) and a queued reply to it, make the reply the current
     leaf, and enqueue it on commit. Runs inside the caller's transaction."""
-    media = _attachments_of(asked)
+    media = turns.attachments_of(asked)
     reply = Message(
         conversation=conversation,
         parent=asked,
@@ -467,28 +300,6 @@ def _with_urls(content: Any) -> Any:
         else part
         for part in content
     ]
-
-
-def _owned_attachments(user: User, ids: Any, spec: ModelSpec) -> list[Attachment]:
-    """The user's attachments named in a generate request, checked before anything is stored."""
-    if ids is None or ids == []:
-        return []
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidRequest("attachments must be a list of attachment ids")
-    limit = settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"]
-    if len(ids) > limit:
-        raise InvalidRequest(f"{len(ids)} files attached; at most {limit} per message")
-    _require_vision(spec)
-    found: dict[uuid.UUID, None] = {}
-    for raw in ids:
-        try:
-            found[uuid.UUID(raw)] = None
-        except ValueError:
-            raise NotFound("attachment") from None
-    owned = {a.pk: a for a in Attachment.objects.filter(pk__in=found, owner_id=user.pk)}
-    if len(owned) != len(found):
-        raise NotFound("attachment")  # someone else's, or gone: the two look the same
-    return [owned[pk] for pk in found]
 
 
 def _enqueue(spec: ModelSpec, job: Job) -> None:

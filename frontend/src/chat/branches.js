@@ -108,8 +108,10 @@ export class Branches {
       nav.querySelector(".version-count").textContent = at + 1 + "/" + versions.length;
       nav.setAttribute("aria-label", "Version " + (at + 1) + " of " + versions.length);
       const [prev, next] = nav.querySelectorAll("button");
-      prev.disabled = at <= 0;
-      next.disabled = at >= versions.length - 1;
+      // While a frame waits for "accepted" its messages are not in the tree yet: stay.
+      const waiting = Boolean(this.conversation.pending);
+      prev.disabled = waiting || at <= 0;
+      next.disabled = waiting || at >= versions.length - 1;
       for (const action of tools.querySelectorAll(".edit, .regenerate")) action.disabled = busy;
       const regenerate = tools.querySelector(".regenerate");
       if (regenerate && this.conversation.gens.has(id) && !this.conversation.gens.get(id).done) regenerate.disabled = true;

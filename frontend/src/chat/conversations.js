@@ -266,5 +266,6 @@ export class ConversationList {
   added(c) {
     this.items = [c, ...this.items.filter((other) => other.id !== c.id)];
     if (!this.query) this.render(this.items);
+    this.refresh(); // and then in the server's order (pinned ones first)
   }
 }
