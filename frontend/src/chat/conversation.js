@@ -132,7 +132,7 @@ export class Conversation {
     this.pending.remove(); // the question stays: it may have been stored (a reload tells)
     this.pending = null;
     this.composer.setBusy(this.current !== null);
-    this.hooks.refused(this.pendingInfo, null);
+    this.hooks.busyChanged();
   }
 
   settle(generationId) {
