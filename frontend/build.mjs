@@ -3,7 +3,7 @@
 import * as esbuild from "esbuild";
 
 await esbuild.build({
-  entryPoints: { chat: "src/chat/main.js" },
+  entryPoints: { chat: "src/chat/main.js", shared: "src/chat/shared.js" },
   outdir: "static/build",
   bundle: true,
   format: "esm",

@@ -3,5 +3,9 @@
 from django.http import JsonResponse
 
 
-def json_error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"status": status, "message": message}}, status=status)
+def json_error(status: int, message: str, field: str | None = None) -> JsonResponse:
+    """``field`` names the request field at fault, when one is (a form can point at it)."""
+    error: dict[str, object] = {"status": status, "message": message}
+    if field:
+        error["field"] = field
+    return JsonResponse({"error": error}, status=status)

@@ -70,7 +70,10 @@ def _owned_message(user: User, conversation_id: Any, message_id: Any) -> Message
     except ValueError:
         raise NotFound("message") from None
     message = Message.objects.filter(
-        pk=message_pk, conversation_id=conversation_pk, conversation__user_id=user.pk
+        pk=message_pk,
+        conversation_id=conversation_pk,
+        conversation__user_id=user.pk,
+        conversation__deleted_at__isnull=True,
     ).first()
     if message is None:
         raise NotFound("message")  # someone else's, or gone: the two look the same

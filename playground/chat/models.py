@@ -5,7 +5,18 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
+
+# Full-text search configuration for titles and message text (stemmed English; words of
+# other languages still match as written).
+SEARCH_CONFIG = "english"
+
+
+def search_vector(field: str) -> SearchVector:
+    """The indexed expression; queries must use this exact one for the GIN index to serve."""
+    return SearchVector(field, config=SEARCH_CONFIG)
 
 
 class Conversation(models.Model):
@@ -29,9 +40,32 @@ class Conversation(models.Model):
     # carry it as their kind.
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.CHAT)
 
+    # The branch on screen: the last message of the path the user chose (edits and
+    # regenerations make siblings). Null for an empty conversation.
+    current_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned = models.BooleanField(default=False)
+    # Soft delete: hidden at once, restorable for a short while, then purged.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Generation settings kept per conversation: a preset name ("" = the model's
+    # defaults), thinking (None = the model's default) and explicit sampling overrides.
+    preset = models.CharField(max_length=64, blank=True)
+    thinking = models.BooleanField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # A read-only link: an unguessable token (None = not shared) showing the branch that
+    # ended at ``share_leaf`` when it was shared.
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    share_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
     class Meta:
         ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            GinIndex(search_vector("title"), name="chat_conversation_search"),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.id}"
@@ -95,6 +129,7 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at"]),
             models.Index(fields=["model", "status", "created_at"]),
+            GinIndex(search_vector("content"), name="chat_message_search"),
         ]
 
     def __str__(self) -> str:

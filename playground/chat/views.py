@@ -7,70 +7,60 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, feedback_of, set_feedback
-from playground.chat.models import Conversation, Message
+from engines.catalogue import ModelSpec
+from playground.chat import conversations, endpoints, tree
+from playground.chat.feedback import MAX_COMMENT_CHARS, feedback_json, set_feedback
+from playground.chat.models import Conversation
 from playground.generations import service as services
+from playground.generations import turns
 from playground.generations.catalogue import get_catalogue, served_models
-from playground.generations.errors import InvalidRequest, NotFound, ServiceError
+from playground.generations.errors import InvalidRequest, NotFound
 from playground.http import json_error
-from playground.media.services import attachment_json
 
-
-def _message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": str(message.id),
-        "role": message.role,
-        "content": message.content,
-        "reasoning": message.reasoning,
-        "reasoning_ms": message.reasoning_ms,
-        "thinking": message.thinking,
-        "status": message.status,
-        "model": message.model,
-        "finish_reason": message.finish_reason,
-        "error_message": message.error_message,
-        "output_tokens": message.output_tokens,
-        "total_ms": message.total_ms,
-        "attachments": [attachment_json(a) for a in message.attachments.all()],
-        "feedback": feedback_json(feedback_of(message)),
-    }
+# The sampling panel's fields (SamplingParams names).
+PANEL_FIELDS = ("temperature", "top_p", "top_k", "presence_penalty", "max_tokens")
 
 
 def _page(
     request: HttpRequest, conversation: Conversation | None, error: str = "", status: int = 200
 ) -> HttpResponse:
-    conversations = Conversation.objects.filter(user=request.user)
-    # Conversations the API and Gradio started are listed only when asked (?include=all).
-    if request.GET.get("include") != "all":
-        conversations = conversations.filter(source=Conversation.Source.CHAT)
-    conversations = conversations.only("id", "title", "updated_at")
-    messages = (
-        list(conversation.messages.select_related("feedback").prefetch_related("attachments__blob"))
-        if conversation
-        else []
-    )
+    include_all = request.GET.get("include") == "all"
+    listed = conversations.listed(request.user, include_all)
+    messages = conversations.messages_of(conversation) if conversation else []
+    leaf = tree.current_leaf(conversation, messages) if conversation else None
     catalogue = get_catalogue()
     served = _served_or_none()
-    spec = catalogue.get(conversation.model) if conversation else None
+    # A new conversation (nothing stored until its first message) starts on the default
+    # model, or the first served one; the page may switch to the user's last choice.
+    model = conversation.model if conversation else _new_conversation_model(served)
+    spec = catalogue.get(model)
     context = {
-        "conversations": conversations[:200],
         "conversation": conversation,
-        "models": [
-            {"name": s.name, "label": s.label, "served": s.name in served}
-            for s in catalogue.values()
-        ],
-        "model_label": spec.label if spec else "",
         "page_data": {
             "conversation_id": str(conversation.id) if conversation else None,
-            "model": conversation.model if conversation else None,
+            "conversation": {
+                **conversations.conversation_json(conversation),
+                **conversations.settings_json(conversation),
+            }
+            if conversation
+            else None,
+            "conversations": [conversations.conversation_json(c) for c in listed[:200]],
+            "model": model,
             "thinking_mode": spec.thinking if spec else "",
             "presets": [{"name": p, "label": v["label"]} for p, v in spec.presets.items()]
             if spec
             else [],
-            "messages": [_message_json(m) for m in messages],
+            # Every branch: the page shows the path to current_leaf_id and switches
+            # between siblings without asking the server.
+            "messages": [conversations.message_json(m) for m in messages],
+            "current_leaf_id": str(leaf.id) if leaf else None,
+            "models": models_json(served),
+            "undo_delete_s": settings.CHAT_UNDO_DELETE_S,
             "max_files": settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"],
             "max_comment_chars": MAX_COMMENT_CHARS,
             "vision": bool(spec and "image" in spec.info.get("modalities", ())),
@@ -83,6 +73,13 @@ def _page(
     return render(request, "chat/index.html", {**context, "error": error}, status=status)
 
 
+def _new_conversation_model(served: dict[str, dict[str, Any]]) -> str:
+    default: str = settings.PLAYGROUND_DEFAULT_MODEL
+    if default in served:
+        return default
+    return next((name for name in get_catalogue() if name in served), default)
+
+
 def _served_or_none() -> dict[str, dict[str, Any]]:
     """Live models; with Redis down the page still renders (every model shown unavailable)."""
     try:
@@ -91,11 +88,15 @@ def _served_or_none() -> dict[str, dict[str, Any]]:
         return {}
 
 
-@login_required
-def model_catalogue(request: HttpRequest) -> JsonResponse:
-    """The catalogue as JSON: every model, its facts and presets, whether a live worker serves
-    it, and (when one does) what that worker announces: backend, context, batch, GPUs."""
-    served = _served_or_none()
+def _sampling_of(spec: ModelSpec, preset: str | None) -> dict[str, Any]:
+    """The numbers a generation would use with ``preset`` (None: the model's defaults)."""
+    sampling, _ = turns.resolve_generation_options(spec, None, None, preset)
+    return {name: getattr(sampling, name) for name in PANEL_FIELDS}
+
+
+def models_json(served: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every catalogue model, with what a worker announces when one serves it, and the
+    sampling values of its defaults and presets (what the sampling panel shows)."""
     models = []
     for spec in get_catalogue().values():
         live = served.get(spec.name, {})  # empty when no worker serves it
@@ -113,9 +114,20 @@ def model_catalogue(request: HttpRequest) -> JsonResponse:
                 "workers": live.get("workers", 0),
                 "modalities": live.get("modalities", spec.info.get("modalities", ["text"])),
                 **{key: live.get(key) for key in ("backend", "max_batch", "gpus", "version")},
+                "sampling": {
+                    "": _sampling_of(spec, None),
+                    **{name: _sampling_of(spec, name) for name in spec.presets},
+                },
             }
         )
-    return JsonResponse({"models": models})
+    return models
+
+
+@login_required
+def model_catalogue(request: HttpRequest) -> JsonResponse:
+    """The catalogue as JSON: every model, its facts and presets, whether a live worker serves
+    it, and (when one does) what that worker announces: backend, context, batch, GPUs."""
+    return JsonResponse({"models": models_json(_served_or_none())})
 
 
 @login_required
@@ -123,8 +135,12 @@ def index(request: HttpRequest) -> HttpResponse:
     return _page(request, None)
 
 
-@login_required
 def conversation_detail(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """The conversation's page (GET); PATCH changes it, DELETE deletes it (JSON)."""
+    if request.method in ("PATCH", "DELETE"):
+        return endpoints.conversation(request, conversation_id)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     try:
         conversation = services.get_conversation(request.user, conversation_id)
     except NotFound:
@@ -132,18 +148,33 @@ def conversation_detail(request: HttpRequest, conversation_id: str) -> HttpRespo
     return _page(request, conversation)
 
 
-@login_required
-@require_POST
-def conversation_create(request: HttpRequest) -> HttpResponse:
+def shared_page(request: HttpRequest, token: str) -> HttpResponse:
+    """A read-only view of a shared branch, for anyone holding the link (no login)."""
     try:
-        conversation = services.create_conversation(
-            request.user,
-            model=request.POST.get("model", ""),
-            system_prompt=request.POST.get("system_prompt", ""),
-        )
-    except ServiceError as exc:
-        return _page(request, None, error=exc.message, status=400)
-    return redirect("chat:conversation", conversation_id=conversation.id)
+        conversation, branch = conversations.shared(token)
+    except NotFound:
+        raise Http404("this link was revoked or never existed") from None
+    catalogue = get_catalogue()
+    spec = catalogue.get(conversation.model)
+    prefix = f"/s/{token}/media/"
+    messages = []
+    for message in branch:
+        shown = conversations.message_json(message, media_prefix=prefix)
+        model = catalogue.get(message.model)
+        shown["speaker"] = "User" if message.role == "user" else model.label if model else "Model"
+        messages.append(shown)
+    response = render(
+        request,
+        "chat/shared.html",
+        {
+            "conversation": conversation,
+            "model_label": spec.label if spec else conversation.model,
+            "messages": messages,
+        },
+    )
+    response["X-Robots-Tag"] = "noindex"  # unlisted: search engines should not keep it
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return response
 
 
 @login_required

@@ -1,6 +1,7 @@
 """The chat WebSocket: a thin adapter over the generation service.
 
-Protocol: docs/protocol.md. Frames in: ``generate``, ``stop``, ``resume``.
+Protocol: docs/protocol.md. Frames in: ``generate``, ``edit``, ``regenerate``,
+``stop``, ``resume``.
 Events out: whatever ``service.generation_events`` yields, plus ``accepted``
 and ``error`` for frames. A refused frame is answered with an ``error`` that
 echoes its ``client_ref`` and never names a generation, so it cannot be taken
@@ -78,7 +79,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
-        handlers = {"generate": self.on_generate, "stop": self.on_stop, "resume": self.on_resume}
+        handlers = {
+            "generate": self.on_generate,
+            "edit": self.on_edit,
+            "regenerate": self.on_regenerate,
+            "stop": self.on_stop,
+            "resume": self.on_resume,
+        }
         kind = content.get("type")
         handler = handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
@@ -95,7 +102,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 content, exc.code, exc.message, retry_after=exc.retry_after, limit=exc.limit
             )
         except ServiceError as exc:
-            await self.refuse(content, exc.code, exc.message)
+            extra = {"field": exc.field} if exc.field else {}
+            await self.refuse(content, exc.code, exc.message, **extra)
         except (redis.RedisError, OSError):
             log.warning("frame %r failed: Redis unreachable", kind, exc_info=True)
             await self.refuse(
@@ -106,6 +114,39 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(content, "internal_error", "the server could not handle this frame")
 
     async def on_generate(self, content: dict[str, Any]) -> None:
+        self.check_stream_limit()
+        ticket = await _db(service.start_generation)(
+            self.user,
+            content.get("conversation_id"),
+            content.get("content"),
+            attachments=content.get("attachments"),
+            system_prompt=content.get("system_prompt"),
+            **_options(content),
+        )
+        await self.accepted(content, ticket)
+
+    async def on_edit(self, content: dict[str, Any]) -> None:
+        self.check_stream_limit()
+        if content.get("message_id") is None:
+            raise InvalidRequest("message_id (the user message to edit) is required")
+        ticket = await _db(service.start_generation)(
+            self.user,
+            content.get("conversation_id"),
+            content.get("content"),
+            attachments=content.get("attachments"),
+            edit_of=content.get("message_id"),
+            **_options(content),
+        )
+        await self.accepted(content, ticket)
+
+    async def on_regenerate(self, content: dict[str, Any]) -> None:
+        self.check_stream_limit()
+        ticket = await _db(service.regenerate)(
+            self.user, content.get("message_id"), **_options(content)
+        )
+        await self.accepted(content, ticket)
+
+    def check_stream_limit(self) -> None:
         limit = settings.INFERENCE["MAX_STREAMS_PER_SOCKET"]
         live = sum(1 for task in self.relays.values() if not task.done())
         if live >= limit:
@@ -114,23 +155,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 f"this connection is already following {live} unfinished replies "
                 f"(at most {limit}); wait for one to finish",
             )
-        ticket = await _db(service.start_generation)(
-            self.user,
-            content.get("conversation_id"),
-            content.get("content"),
-            model=content.get("model"),
-            params=content.get("params"),
-            thinking=content.get("thinking"),
-            preset=content.get("preset"),
-            attachments=content.get("attachments"),
-        )
+
+    async def accepted(self, content: dict[str, Any], ticket: service.GenerationTicket) -> None:
         await self.send_json(
             {
                 "type": "accepted",
                 "generation_id": ticket.generation_id,
                 "conversation_id": ticket.conversation_id,
                 "user_message_id": ticket.user_message_id,
+                "parent_id": ticket.parent_id,
                 "queue_position": ticket.queue_position,
+                "created": ticket.created,
+                "title": ticket.title,
                 "client_ref": content.get("client_ref"),
             }
         )
@@ -184,6 +220,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if "client_ref" in frame:
             reply["client_ref"] = frame["client_ref"]
         await self.send_json(reply)
+
+
+def _options(content: dict[str, Any]) -> dict[str, Any]:
+    """The generation options a frame may carry (absent: the conversation's own)."""
+    return {
+        "model": content.get("model"),
+        "params": content.get("params"),
+        "thinking": content.get("thinking"),
+        "preset": content.get("preset"),
+    }
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:

@@ -26,7 +26,8 @@ from inference import counters, events
 from inference.jobs import RECORD_TASK
 from inference.redis_clients import get_redis
 from inference.streaming import Outcome
-from playground.chat.models import Message
+from playground.chat import tree
+from playground.chat.models import Conversation, Message
 from playground.dashboard.usage import record_generation
 from playground.generations import quotas
 
@@ -98,18 +99,36 @@ def record_result(generation_id: str, record: dict[str, Any]) -> bool:
 
 
 def _forget_turn(generation_id: str) -> bool:
-    """Delete a refused reply and the user message it answered (if nothing else hangs off it)."""
+    """Delete a refused reply and the user message it answered (if nothing else hangs off
+    it), and the conversation if that was all of it."""
     with transaction.atomic():
+        # The conversation first, as start_generation locks it: one lock order, no deadlock.
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .filter(messages__pk=generation_id, messages__status__in=OPEN)
+            .first()
+        )
         reply = (
             Message.objects.select_for_update().filter(pk=generation_id, status__in=OPEN).first()
         )
-        if reply is None:
+        if conversation is None or reply is None:
             return False
-        parent = reply.parent
-        quotas.release(reply.conversation.user_id, generation_id)
+        parent, reply_id = reply.parent, reply.pk
+        quotas.release(conversation.user_id, generation_id)
         reply.delete()
         if parent is not None and not parent.children.exists():
+            kept = parent.parent
             parent.delete()
+        else:
+            kept = parent
+        messages = list(conversation.messages.all())
+        if not messages:  # its only turn: a conversation is never kept empty
+            conversation.delete()
+        elif conversation.current_leaf_id in (None, reply_id):
+            # The branch on screen lost its end: show where it continues from what is left.
+            start = next((m for m in messages if kept is not None and m.pk == kept.pk), None)
+            conversation.current_leaf = tree.descend(messages, start)
+            conversation.save(update_fields=["current_leaf"])
     return True
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import redis
@@ -27,13 +26,13 @@ from engines.catalogue import ModelSpec
 from inference import events, state
 from inference.jobs import GENERATE_TASK, Job
 from inference.redis_clients import get_async_redis, get_redis
+from playground.chat import tree
 from playground.chat.models import Conversation, Message
-from playground.generations import quotas, reaper, recorder
+from playground.generations import quotas, reaper, recorder, turns
 from playground.generations.catalogue import get_model, require_served
 from playground.generations.errors import InvalidRequest, NotFound, ServiceError
 from playground.generations.history import prompt_messages
 from playground.media.blob_urls import signed_blob_url
-from playground.media.models import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,9 @@ class GenerationTicket:
     conversation_id: str
     model: str
     queue_position: int
-
-
-def _parse_uuid(value: Any, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise NotFound(what) from None
+    parent_id: str | None = None  # the user message's parent (None: a first message)
+    created: bool = False  # the conversation was created by this request
+    title: str = ""
 
 
 def create_conversation(
@@ -69,64 +64,33 @@ def create_conversation(
     return Conversation.objects.create(
         user=user,
         model=model,
-        system_prompt=system_prompt[:20_000],
+        system_prompt=system_prompt[: turns.MAX_SYSTEM_PROMPT_CHARS],
         title=title[:200],
         source=source,
     )
 
 
 def get_conversation(user: User, conversation_id: Any) -> Conversation:
-    """The user's conversation, or ``NotFound`` (also for someone else's)."""
-    pk = _parse_uuid(conversation_id, "conversation")
+    """The user's conversation, or ``NotFound`` (also for someone else's, or a deleted one)."""
+    pk = turns.parse_uuid(conversation_id, "conversation")
     try:
-        return Conversation.objects.get(pk=pk, user_id=user.pk)
+        return Conversation.objects.get(pk=pk, user_id=user.pk, deleted_at__isnull=True)
     except Conversation.DoesNotExist:
         raise NotFound("conversation") from None
 
 
 def get_generation(user: User, generation_id: Any) -> Message:
     """The user's assistant message ``generation_id``, or ``NotFound``."""
-    pk = _parse_uuid(generation_id, "generation")
+    pk = turns.parse_uuid(generation_id, "generation")
     try:
         return Message.objects.select_related("conversation").get(
-            pk=pk, role=Message.Role.ASSISTANT, conversation__user_id=user.pk
+            pk=pk,
+            role=Message.Role.ASSISTANT,
+            conversation__user_id=user.pk,
+            conversation__deleted_at__isnull=True,
         )
     except Message.DoesNotExist:
         raise NotFound("generation") from None
-
-
-def resolve_generation_options(
-    spec: ModelSpec, params: Any, thinking: Any, preset: Any
-) -> tuple[SamplingParams, bool]:
-    """Sampling and thinking for a request: explicit values over the preset over the model's.
-
-    Every number is bounded here, at the edge (engines.base.SamplingParams), so no
-    request can overflow an engine's integers and fail other users' generations.
-    """
-    if params is not None and not isinstance(params, dict):
-        raise InvalidRequest("params must be an object")
-    if thinking is not None and not isinstance(thinking, bool):
-        raise InvalidRequest("thinking must be true or false")
-    base = dict(spec.default_sampling)
-    preset_thinking = None
-    if preset is not None:
-        if not isinstance(preset, str) or preset not in spec.presets:
-            choices = ", ".join(spec.presets) or "none"
-            raise InvalidRequest(f"unknown preset {preset!r} for {spec.name}; presets: {choices}")
-        base = dict(spec.presets[preset]["sampling"])
-        preset_thinking = spec.presets[preset].get("thinking")
-    try:
-        sampling = SamplingParams.from_dict({**base, **(params or {})})
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidRequest(str(exc)) from None
-    if sampling.max_tokens > spec.max_output_tokens:
-        sampling = replace(sampling, max_tokens=spec.max_output_tokens)
-    if not spec.thinking:
-        return sampling, False
-    for choice in (thinking, preset_thinking):
-        if choice is not None:
-            return sampling, bool(choice)
-    return sampling, spec.thinking == "on"
 
 
 def start_generation(
@@ -138,101 +102,191 @@ def start_generation(
     thinking: bool | None = None,
     preset: str | None = None,
     attachments: Any = None,
+    *,
+    edit_of: Any = None,
+    system_prompt: Any = None,
 ) -> GenerationTicket:
     """Store the user's message and a queued reply; enqueue the reply once both are committed.
 
-    Refused before anything is stored: bad input, an unknown model, and a model no
-    live worker serves. A conversation too long for the model's context is refused
-    by the worker before it generates, and then nothing of the turn is kept.
+    The message follows the branch on screen (the conversation's current leaf); with
+    ``edit_of`` (a user message) it becomes that message's new sibling, a new branch.
+    With no ``conversation_id`` a ``model`` starts a new conversation, stored only now,
+    with its first message. Refused before anything is stored: bad input, an unknown
+    model, and a model no live worker serves. A conversation too long for the model's
+    context is refused by the worker before it generates, and then nothing of the turn
+    is kept.
     """
-    if not isinstance(content, str) or (not content.strip() and not attachments):
+    if not isinstance(content, str):
         raise InvalidRequest("message content must be a non-empty string")
     limit = settings.INFERENCE["MAX_PROMPT_CHARS"]
     if len(content) > limit:
         raise InvalidRequest(f"message is {len(content)} characters; the limit is {limit}")
+    turns.refuse_nul(content, "the message", "content")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("model must be a string")
 
-    failures: list[Exception] = []
+    created = conversation_id is None and edit_of is None
     with transaction.atomic():
-        pk = _parse_uuid(conversation_id, "conversation")
-        # Locked: two generates in one conversation must not both pick the same parent.
-        conversation = (
-            Conversation.objects.select_for_update().filter(pk=pk, user_id=user.pk).first()
+        if edit_of is not None and conversation_id is None:
+            conversation_id = turns.conversation_of(user, edit_of)
+        if created:
+            conversation = turns.new_conversation(user, model, system_prompt)
+            messages: list[Message] = []
+        else:
+            conversation = turns.locked_conversation(user, conversation_id)
+            messages = turns.messages_of(conversation)
+        spec, sampling, thinking = turns.choose_options(
+            conversation, model, params, thinking, preset
         )
-        if conversation is None:
-            raise NotFound("conversation")
-        spec = get_model(model or conversation.model)
-        sampling, thinking = resolve_generation_options(spec, params, thinking, preset)
-        media = _owned_attachments(user, attachments, spec)
-        require_served(spec)
-        chat_options = {"enable_thinking": thinking} if spec.thinking else {}
-        earlier = list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+        if edit_of is not None:
+            original = turns.message_in(messages, edit_of, Message.Role.USER)
+            parent = original.parent
+            kept = list(original.attachments.all()) if attachments is None else None
+        else:
+            parent = tree.current_leaf(conversation, messages)
+            kept = None
+        if kept:
+            turns.require_vision(spec)
+            media = kept
+        else:
+            media = turns.owned_attachments(user, attachments, spec)
+        if not content.strip() and not media:
+            raise InvalidRequest("message content must be a non-empty string")
         user_message = Message(
-            conversation=conversation,
-            parent=earlier[-1] if earlier else None,
-            role=Message.Role.USER,
-            content=content,
+            conversation=conversation, parent=parent, role=Message.Role.USER, content=content
         )
         user_message.pending_attachments = media
-        reply = Message(
-            conversation=conversation,
-            parent=user_message,
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.QUEUED,
-            model=spec.name,
-            params=sampling.to_dict(),
-            thinking=thinking,
-            images=sum(1 for a in media if a.kind == "image"),
-            videos=sum(1 for a in media if a.kind == "video"),
-            video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
-        )
-        prompt = prompt_messages(conversation, [*earlier, user_message], reply)
-        Message.objects.bulk_create([user_message, reply])
-        if media:
-            user_message.attachments.set(media)
         if not conversation.title:
-            lines = content.strip().splitlines()
-            conversation.title = lines[0][:80] if lines else f"{len(media)} attachment(s)"
-        conversation.model = spec.name
-        conversation.save(update_fields=["title", "model", "updated_at"])
-        # Everything the worker needs travels with the job (plain JSON): it never reads
-        # the database, and media come by signed URL.
-        job = Job(
-            generation_id=str(reply.id),
-            model=spec.name,
-            messages=[{"role": m.role, "content": _with_urls(m.content)} for m in prompt],
-            params=sampling.to_dict(),
-            chat_options=chat_options,
-            thinking=thinking,
-            enqueued_at=reply.created_at.timestamp(),
+            conversation.title = turns.auto_title(content, media)
+        queued = _queue_reply(user, conversation, messages, user_message, spec, sampling, thinking)
+    return _ticket(queued, created=created)
+
+
+def regenerate(
+    user: User,
+    message_id: Any,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+    thinking: bool | None = None,
+    preset: str | None = None,
+) -> GenerationTicket:
+    """A new reply to the user message ``message_id`` (or to the one that the reply
+    ``message_id`` answered): a sibling of the earlier replies, and the branch on screen."""
+    with transaction.atomic():
+        conversation = turns.locked_conversation(user, turns.conversation_of(user, message_id))
+        messages = turns.messages_of(conversation)
+        target = turns.message_in(messages, message_id, None)
+        asked = target if target.role == Message.Role.USER else target.parent
+        if asked is None:
+            raise InvalidRequest("this reply has no question to answer again")
+        spec, sampling, thinking = turns.choose_options(
+            conversation, model, params, thinking, preset
         )
+        if asked.attachments.exists():
+            turns.require_vision(spec)
+        queued = _queue_reply(user, conversation, messages, asked, spec, sampling, thinking)
+    return _ticket(queued, created=False)
 
-        def enqueue() -> None:
-            try:
-                _enqueue(spec, job)
-            except Exception as exc:  # the broker is down: close the reply, tell the user
-                failures.append(exc)
 
-        # Quotas last, inside the transaction: a refusal rolls the turn back (nothing is
-        # stored), and nothing after the slot is taken can fail but the commit itself.
-        quotas.check_generation(user, str(reply.id))
-        transaction.on_commit(enqueue)
+def _queue_reply(
+    user: User,
+    conversation: Conversation,
+    messages: list[Message],
+    asked: Message,
+    spec: ModelSpec,
+    sampling: SamplingParams,
+    thinking: bool,
+) -> _Queued:
+    """Store ``asked`` (when new) and a queued reply to it, make the reply the current
+    leaf, and enqueue it on commit. Runs inside the caller's transaction."""
+    media = turns.attachments_of(asked)
+    reply = Message(
+        conversation=conversation,
+        parent=asked,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.QUEUED,
+        model=spec.name,
+        params=sampling.to_dict(),
+        thinking=thinking,
+        images=sum(1 for a in media if a.kind == "image"),
+        videos=sum(1 for a in media if a.kind == "video"),
+        video_seconds=sum(a.duration_s or 0.0 for a in media if a.kind == "video"),
+    )
+    require_served(spec)
+    is_new = asked._state.adding
+    prompt = prompt_messages(conversation, [*messages, asked] if is_new else messages, reply)
+    Message.objects.bulk_create([asked, reply] if is_new else [reply])
+    if is_new and media:
+        asked.attachments.set(media)
+    conversation.model = spec.name
+    conversation.current_leaf = reply
+    conversation.save(
+        update_fields=[
+            "title",
+            "model",
+            "current_leaf",
+            "preset",
+            "thinking",
+            "params",
+            "updated_at",
+        ]
+    )
+    chat_options = {"enable_thinking": thinking} if spec.thinking else {}
+    # Everything the worker needs travels with the job (plain JSON): it never reads
+    # the database, and media come by signed URL.
+    job = Job(
+        generation_id=str(reply.id),
+        model=spec.name,
+        messages=[{"role": m.role, "content": _with_urls(m.content)} for m in prompt],
+        params=sampling.to_dict(),
+        chat_options=chat_options,
+        thinking=thinking,
+        enqueued_at=reply.created_at.timestamp(),
+    )
+    failures: list[Exception] = []
 
-    if failures:
-        log.warning("enqueue of %s failed: %s", reply.id, failures[0])
-        recorder.close_unstarted(str(reply.id), "queue_unavailable", QUEUE_UNAVAILABLE)
+    def enqueue() -> None:
+        try:
+            _enqueue(spec, job)
+        except Exception as exc:  # the broker is down: close the reply, tell the user
+            failures.append(exc)
+
+    # Quotas last, inside the transaction: a refusal rolls the turn back (nothing is
+    # stored), and nothing after the slot is taken can fail but the commit itself.
+    quotas.check_generation(user, str(reply.id))
+    transaction.on_commit(enqueue)
+    return _Queued(reply, asked, conversation, spec, failures)
+
+
+@dataclass
+class _Queued:
+    reply: Message
+    asked: Message
+    conversation: Conversation
+    spec: ModelSpec
+    failures: list[Exception]  # filled by the on-commit enqueue
+
+
+def _ticket(queued: _Queued, created: bool) -> GenerationTicket:
+    """After the commit: a reply the broker refused is closed, else its queue position."""
+    gid = str(queued.reply.id)
+    if queued.failures:
+        log.warning("enqueue of %s failed: %s", gid, queued.failures[0])
+        recorder.close_unstarted(gid, "queue_unavailable", QUEUE_UNAVAILABLE)
         raise ServiceError("queue_unavailable", QUEUE_UNAVAILABLE)
     try:
-        position = state.queue_position(get_redis(), spec.name, str(reply.id)) or 0
+        position = state.queue_position(get_redis(), queued.spec.name, gid) or 0
     except redis.RedisError:
         position = 0
     return GenerationTicket(
-        generation_id=str(reply.id),
-        user_message_id=str(user_message.id),
-        conversation_id=str(conversation.id),
-        model=spec.name,
+        generation_id=gid,
+        user_message_id=str(queued.asked.id),
+        conversation_id=str(queued.conversation.id),
+        model=queued.spec.name,
         queue_position=position,
+        parent_id=str(queued.asked.parent_id) if queued.asked.parent_id else None,
+        created=created,
+        title=queued.conversation.title,
     )
 
 
@@ -246,29 +300,6 @@ def _with_urls(content: Any) -> Any:
         else part
         for part in content
     ]
-
-
-def _owned_attachments(user: User, ids: Any, spec: ModelSpec) -> list[Attachment]:
-    """The user's attachments named in a generate request, checked before anything is stored."""
-    if ids is None or ids == []:
-        return []
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidRequest("attachments must be a list of attachment ids")
-    limit = settings.MEDIA_LIMITS["MAX_FILES_PER_MESSAGE"]
-    if len(ids) > limit:
-        raise InvalidRequest(f"{len(ids)} files attached; at most {limit} per message")
-    if "image" not in spec.info.get("modalities", ()):
-        raise InvalidRequest(f"{spec.label} cannot see images or videos; pick a vision model")
-    found: dict[uuid.UUID, None] = {}
-    for raw in ids:
-        try:
-            found[uuid.UUID(raw)] = None
-        except ValueError:
-            raise NotFound("attachment") from None
-    owned = {a.pk: a for a in Attachment.objects.filter(pk__in=found, owner_id=user.pk)}
-    if len(owned) != len(found):
-        raise NotFound("attachment")  # someone else's, or gone: the two look the same
-    return [owned[pk] for pk in found]
 
 
 def _enqueue(spec: ModelSpec, job: Job) -> None:

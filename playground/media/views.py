@@ -27,7 +27,7 @@ from playground.generations import quotas
 from playground.http import json_error
 from playground.media import services
 from playground.media.blob_urls import blob_of
-from playground.media.models import Blob, BlobChunk
+from playground.media.models import Attachment, Blob, BlobChunk
 from playground.media.probe import MediaRejected
 from playground.media.storage import CHUNK_SIZE
 
@@ -66,6 +66,12 @@ async def download(request: HttpRequest, attachment_id: str) -> HttpResponse:
     attachment = await sync_to_async(services.get_attachment)(user, attachment_id)
     if attachment is None:
         return json_error(404, "not found")
+    return serve_attachment(request, attachment)
+
+
+def serve_attachment(request: HttpRequest, attachment: Attachment) -> HttpResponse:
+    """The file's bytes, streamed, honouring HTTP Range (the caller has checked who may
+    see it: a shared conversation's page)."""
     return _ranged(
         request,
         attachment.blob.sha256,

@@ -256,9 +256,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ROUTES = {
     "dashboard.*": {"queue": "media"},
     "generations.reap": {"queue": "media"},
+    "chat.purge_deleted": {"queue": "media"},
     "generations.record": {"queue": "records"},
 }
 CELERY_BEAT_SCHEDULE = {
+    "purge-deleted-conversations": {
+        "task": "chat.purge_deleted",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "refresh-usage-rollups": {
         "task": "dashboard.refresh_rollups",
         "schedule": 300.0,
@@ -283,6 +289,8 @@ from inference.config import get_config  # noqa: E402
 
 PLAYGROUND_MODELS = catalogue_entries()
 PLAYGROUND_DEFAULT_MODEL = env.str("PLAYGROUND_DEFAULT_MODEL", default="smollm2")
+# A deleted conversation can be restored (Undo) for this long, then it is purged.
+CHAT_UNDO_DELETE_S = env.int("PLAYGROUND_UNDO_DELETE_S", default=30)
 # Models the workers of `make run` serve; comma-separated catalogue names.
 PLAYGROUND_SERVED_MODELS = env.list("PLAYGROUND_SERVED_MODELS", default=["smollm2", "qwen3.5-tiny"])
 

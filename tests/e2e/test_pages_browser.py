@@ -167,7 +167,7 @@ def test_dark_mode_text_and_main_button_have_at_least_4_5_to_1(
         page.emulate_media(color_scheme=scheme)
         page.goto(f"{stack}/c/{conversation.id}/")
         expect(page.get_by_role("button", name="Send")).to_be_visible()
-        for selector in ("#send", "body", ".msg.user .body", ".conv-head .model-name", ".speaker"):
+        for selector in ("#send", "body", ".msg.user .body", "#model-status", ".speaker"):
             ratio = page.evaluate(CONTRAST, selector)
             assert ratio >= 4.5, f"{scheme}: {selector} has contrast {ratio:.2f}:1"
         assert_accessible(page, f"chat ({scheme})")

@@ -147,7 +147,10 @@ def test_script_and_event_handler_payloads_never_run(stack, alice, page, tmp_pat
 
     # The same text stored in the database (as a real model might have written it)
     # renders safely on a fresh load.
-    question = Message.objects.create(conversation=conversation, role="user", content=PAYLOADS)
+    earlier = Message.objects.filter(conversation=conversation).order_by("created_at").last()
+    question = Message.objects.create(
+        conversation=conversation, parent=earlier, role="user", content=PAYLOADS
+    )
     Message.objects.create(
         conversation=conversation,
         parent=question,

@@ -14,23 +14,39 @@ export class Conversation {
     this.gens = new Map(); // generation_id -> {bubble, lastSeq, done, reasoningStart, contentStart, error}
     this.pending = null; // reply bubble waiting for "accepted"
     this.current = null; // generation_id being streamed in this conversation
+    // Set by the branches, conversation list and controls (branches.js, controls.js):
+    // what a frame carries besides the message, and what follows its answer.
+    this.hooks = {
+      frameOptions: () => ({}),
+      accepted: () => {},
+      refused: () => {},
+      forgotten: () => {},
+      busyChanged: () => {},
+    };
   }
 
   /** Show the stored messages; follow the replies that are still being written. */
   load(stored) {
     for (const m of stored) {
       this.composer.earlierChars += m.content.length;
-      const li = this.messages.add(m.role, m.content, m.reasoning, m.attachments, m.model);
-      if (m.role !== "assistant") continue;
-      if (m.status === "queued" || m.status === "running") {
-        // Text is stored at the end, so an unfinished reply is replayed from seq 0.
-        this.messages.clear(li);
-        this.track(m.id, li, 0);
-      } else {
-        this.messages.finish(li, m.finish_reason, m.error_message, m.reasoning_ms);
-        feedbackBar(li, this.page, m.id, m.feedback);
-      }
+      this.renderStored(m);
     }
+  }
+
+  /** One stored message, added at the end of the list; returns its element. */
+  renderStored(m) {
+    const li = this.messages.add(m.role, m.content, m.reasoning, m.attachments, m.model);
+    li.dataset.messageId = m.id;
+    if (m.role !== "assistant") return li;
+    if (m.status === "queued" || m.status === "running") {
+      // Text is stored at the end, so an unfinished reply is replayed from seq 0.
+      this.messages.clear(li);
+      this.track(m.id, li, 0);
+    } else {
+      this.messages.finish(li, m.finish_reason, m.error_message, m.reasoning_ms);
+      feedbackBar(li, this.page, m.id, m.feedback);
+    }
+    return li;
   }
 
   /** [generation_id, last seq] of every reply not yet done: resumed on (re)connect. */
@@ -44,6 +60,7 @@ export class Conversation {
     this.gens.set(generationId, { bubble: li, lastSeq: lastSeq, done: false });
     this.current = generationId;
     this.composer.setBusy(true);
+    this.hooks.busyChanged();
   }
 
   busy() {
@@ -58,24 +75,37 @@ export class Conversation {
     const ready = this.uploads.ready();
     // A message may be only attachments; an upload still running holds it back.
     if ((!text.trim() && !ready.length) || this.busy() || this.uploads.busy()) return;
+    const frame = { type: "generate", conversation_id: this.page.conversation_id, content: text };
+    if (ready.length) frame.attachments = ready.map((a) => a.id);
+    this.start(frame, { kind: "generate", text, attachments: ready });
+    this.composer.clear();
+    this.uploads.clear();
+    this.sidebar.titleFromFirstMessage(text, ready.length);
+  }
+
+  /** Send a frame that starts a reply (``generate``, ``edit`` or ``regenerate``): the
+   * user's message (none for a regeneration) and the reply appear at the end of the
+   * list at once, and wait for "accepted". */
+  start(frame, info) {
+    if (this.busy()) return false;
     this.messages.toBottom();
-    const asked = this.messages.add("user", text, "", ready);
+    const text = info.text || "";
+    const asked = info.kind === "regenerate" ? null : this.messages.add("user", text, "", info.attachments);
     const reply = this.messages.add("assistant", "", "", null, this.page.model);
     reply.classList.add("streaming");
-    reply.dataset.asked = text;
-    const frame = { conversation_id: this.page.conversation_id, content: text, ...this.composer.options() };
-    if (ready.length) frame.attachments = ready.map((a) => a.id);
+    reply.dataset.asked = info.kind === "generate" ? text : "";
     this.sent = (this.sent || 0) + 1;
-    frame.client_ref = "m" + this.sent; // the server echoes it on "accepted" or a refusal
-    this.pendingRef = frame.client_ref;
-    this.socket.generate(frame);
+    // The server echoes client_ref on "accepted" or a refusal.
+    const full = { ...this.composer.options(), ...this.hooks.frameOptions(), ...frame, client_ref: "m" + this.sent };
+    this.pendingRef = full.client_ref;
+    this.pendingInfo = { ...info, asked, reply };
+    this.socket.send(full);
     this.pending = reply;
     this.pendingAsked = asked;
     this.composer.setBusy(true);
     this.composer.earlierChars += text.length;
-    this.composer.clear();
-    this.uploads.clear();
-    this.sidebar.titleFromFirstMessage(text, ready.length);
+    this.hooks.busyChanged();
+    return true;
   }
 
   /** Take a turn back off the page and return its text to the composer. */
@@ -84,7 +114,7 @@ export class Conversation {
     reply.remove();
     const text = reply.dataset.asked || "";
     this.composer.earlierChars -= text.length;
-    this.composer.restore(text);
+    if (text) this.composer.restore(text);
   }
 
   /** Stop the reply being written; false when there is none. */
@@ -102,6 +132,7 @@ export class Conversation {
     this.pending.remove(); // the question stays: it may have been stored (a reload tells)
     this.pending = null;
     this.composer.setBusy(this.current !== null);
+    this.hooks.busyChanged();
   }
 
   settle(generationId) {
@@ -109,14 +140,19 @@ export class Conversation {
       this.current = null;
       this.composer.setBusy(false);
     }
+    this.hooks.busyChanged();
   }
 
   onEvent(ev) {
     if (ev.type === "accepted") {
       if (!this.pending) return;
-      this.track(ev.generation_id, this.pending, 0);
+      const reply = this.pending;
+      reply.dataset.messageId = ev.generation_id;
+      if (this.pendingAsked) this.pendingAsked.dataset.messageId = ev.user_message_id;
       this.pending = null;
+      this.track(ev.generation_id, reply, 0);
       this.setStatus(ev.queue_position > 0 ? "Queued (" + ev.queue_position + " ahead)" : "");
+      this.hooks.accepted(ev, this.pendingInfo);
       return;
     }
     const gen = ev.generation_id ? this.gens.get(ev.generation_id) : null;
@@ -173,6 +209,7 @@ export class Conversation {
       this.gens.delete(ev.generation_id);
       this.settle(ev.generation_id);
       this.setStatus(ev.error.message, true);
+      this.hooks.forgotten(ev.generation_id);
       return;
     }
     const ms = gen.reasoningStart ? (gen.contentStart || Date.now()) - gen.reasoningStart : null;
@@ -196,6 +233,7 @@ export class Conversation {
       this.takeBack(this.pending, this.pendingAsked);
       this.pending = null;
       this.composer.setBusy(false);
+      this.hooks.refused(this.pendingInfo, ev);
     }
     this.setStatus(ev.message, true);
   }

@@ -22,8 +22,7 @@ export class Sidebar {
       }
     });
     this.narrow.addEventListener("change", () => this.close());
-    // Until the server-side search is wired to it, the box filters the listed titles.
-    search.addEventListener("input", () => this.filter(search.value));
+    // The search box itself is conversations.js's: full-text search on the server.
   }
 
   /** Whether the list is a drawer (narrow screen) rather than a column. */
@@ -57,14 +56,6 @@ export class Sidebar {
     if (this.isDrawer() && !this.isOpen()) this.open();
     this.search.focus();
     this.search.select();
-  }
-
-  filter(query) {
-    const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    for (const li of this.list.children) {
-      const title = li.textContent.toLowerCase();
-      li.hidden = words.length > 0 && !words.every((w) => title.includes(w));
-    }
   }
 
   /** The open conversation takes its title from the first message, as the server does. */
