@@ -9,4 +9,4 @@ class Migration(migrations.Migration):
         ("chat", "0007_conversation_source_arena"),
     ]
 
-    operations = []
+    operations: list[migrations.operation.Operation] = []
