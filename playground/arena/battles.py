@@ -142,13 +142,22 @@ def is_battle_reply(user: User, generation_id: Any) -> bool:
 FAILED = (Message.Status.ERROR, Message.Status.CANCELLED)
 
 
+def _reply(battle: Battle, side: str) -> Message | None:
+    """A side's reply, or None once it is gone: the recorder deletes a turn too long for
+    the model's context, possibly between loading the battle and reading its replies."""
+    try:
+        return battle.reply_a if side == "a" else battle.reply_b
+    except Message.DoesNotExist:
+        return None
+
+
 def battle_state(battle: Battle) -> tuple[str, str]:
     """``voted``, ``invalid`` (a side failed: no vote possible), ``running`` or ``ready``,
     and for ``invalid`` why, in words."""
     if battle.vote:
         return "voted", ""
     running = False
-    for side, reply in (("A", battle.reply_a), ("B", battle.reply_b)):
+    for side, reply in (("A", _reply(battle, "a")), ("B", _reply(battle, "b"))):
         if reply is None:
             return "invalid", f"Model {side}'s answer was not kept (the prompt did not fit it)."
         if reply.status == Message.Status.CANCELLED:
@@ -168,8 +177,8 @@ def battle_json(battle: Battle) -> dict[str, Any]:
     catalogue = get_catalogue()
     sides = []
     for side, model, reply in (
-        ("a", battle.model_a, battle.reply_a),
-        ("b", battle.model_b, battle.reply_b),
+        ("a", battle.model_a, _reply(battle, "a")),
+        ("b", battle.model_b, _reply(battle, "b")),
     ):
         spec = catalogue.get(model)
         sides.append(
