@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -174,7 +173,7 @@ def update(user: User, conversation_id: Any, changes: Any) -> Conversation:
             field=unknown[0],
         )
     with transaction.atomic():
-        conversation = _locked(user, conversation_id)
+        conversation = turns.locked_conversation(user, conversation_id)
         fields = set(changes)
         if "title" in changes:
             conversation.title = _title(changes["title"])
@@ -266,31 +265,12 @@ def _system_prompt(value: Any) -> str:
     return value
 
 
-def _locked(user: User, conversation_id: Any) -> Conversation:
-    pk = _uuid(conversation_id, "conversation")
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(pk=pk, user_id=user.pk, deleted_at__isnull=True)
-        .first()
-    )
-    if conversation is None:
-        raise NotFound("conversation")
-    return conversation
-
-
 def _message_of(conversation: Conversation, message_id: Any) -> Message:
-    pk = _uuid(message_id, "message")
+    pk = turns.parse_uuid(message_id, "message")
     message = conversation.messages.filter(pk=pk).first()
     if message is None:
         raise NotFound("message")
     return message
-
-
-def _uuid(value: Any, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise NotFound(what) from None
 
 
 # --- delete with undo ------------------------------------------------------------------
@@ -312,7 +292,7 @@ def delete(user: User, conversation_id: Any) -> datetime:
 
 def restore(user: User, conversation_id: Any) -> Conversation:
     """Undo a delete within the window; ``NotFound`` after it (or for anything else)."""
-    pk = _uuid(conversation_id, "conversation")
+    pk = turns.parse_uuid(conversation_id, "conversation")
     restored = Conversation.objects.filter(
         pk=pk, user_id=user.pk, deleted_at__gte=timezone.now() - undo_window()
     ).update(deleted_at=None)
@@ -336,7 +316,7 @@ def share(user: User, conversation_id: Any) -> str:
     """The conversation's share token, made if needed; the link shows the branch on
     screen now (sharing again moves it to the branch on screen then)."""
     with transaction.atomic():
-        conversation = _locked(user, conversation_id)
+        conversation = turns.locked_conversation(user, conversation_id)
         conversation.share_leaf = tree.current_leaf(conversation, list(conversation.messages.all()))
         if not conversation.share_token:
             conversation.share_token = secrets.token_urlsafe(32)

@@ -4,8 +4,11 @@ nothing scrolling sideways on the phone, and the page logged in with a session c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
+
+from playwright.sync_api import expect
 
 from tests.helpers import session_cookie
 
@@ -51,3 +54,19 @@ def screenshots(page, directory: Path, name: str) -> list[Path]:  # type: ignore
     if original:
         page.set_viewport_size(original)
     return saved
+
+
+def page_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page's uncaught script errors, collected from now on."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def ask(page, text: str):  # type: ignore[no-untyped-def]
+    """Send a message from the composer and wait for its reply to finish streaming."""
+    page.get_by_label("Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    reply = page.locator(".msg.assistant").last
+    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
+    return reply

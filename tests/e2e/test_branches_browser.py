@@ -16,23 +16,9 @@ from playwright.sync_api import expect
 from playground.chat.models import Message
 from playground.generations.service import create_conversation
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.screens import log_in, screenshots
+from tests.e2e.screens import ask, log_in, page_errors, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _errors(page) -> list[str]:  # type: ignore[no-untyped-def]
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
-def _ask(page, text: str):  # type: ignore[no-untyped-def]
-    page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send").click()
-    reply = page.locator(".msg.assistant").last
-    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
-    return reply
 
 
 def _switch(page, message, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -52,11 +38,11 @@ def _set_max_tokens(page, value: int) -> None:  # type: ignore[no-untyped-def]
 def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type: ignore[no-untyped-def]
     stack, alice, page, tmp_path
 ) -> None:
-    errors = _errors(page)
+    errors = page_errors(page)
     conversation = create_conversation(alice, "fake-echo")
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
-    first = _ask(page, "alpha beta gamma delta")
+    first = ask(page, "alpha beta gamma delta")
     expect(first.locator(".body")).to_have_text("alpha beta gamma delta")
     expect(first.locator(".versions")).to_be_hidden()  # one version: no switcher
 
@@ -90,7 +76,7 @@ def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type:
     expect(page.locator(".msg.user .version-count")).to_have_text("2/2")
     expect(reply.locator(".versions")).to_be_hidden()  # the new question has one answer
 
-    follow = _ask(page, "three four")
+    follow = ask(page, "three four")
     expect(follow.locator(".body")).to_have_text("three four")
     # The model was given this branch only: "one two" (2 words), its answer (2), the
     # follow-up (2); nothing of the first question or its two answers.
@@ -114,12 +100,12 @@ def test_regenerate_and_edit_make_versions_the_user_can_switch_between(  # type:
 
 
 def test_a_reply_streams_and_resumes_on_a_branch_after_a_reload(stack, alice, page) -> None:  # type: ignore[no-untyped-def]
-    errors = _errors(page)
+    errors = page_errors(page)
     conversation = create_conversation(alice, "fake-rate")
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
     _set_max_tokens(page, 3)
-    first = _ask(page, "count")
+    first = ask(page, "count")
     expect(first.locator(".body")).to_have_text("t0 t1 t2")
     _set_max_tokens(page, 400)  # 4 s at the fake's 100 tokens/s
     first.get_by_role("button", name="Regenerate response").click()

@@ -5,7 +5,6 @@ shown only for models that think."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
@@ -15,37 +14,23 @@ from playground.chat.models import Conversation, Message
 from playground.devservers import worker_command
 from playground.generations.service import create_conversation
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.screens import log_in, screenshots
+from tests.e2e.screens import ask, log_in, page_errors, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _errors(page) -> list[str]:  # type: ignore[no-untyped-def]
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
-def _ask(page, text: str):  # type: ignore[no-untyped-def]
-    page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send").click()
-    reply = page.locator(".msg.assistant").last
-    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
-    return reply
 
 
 def test_the_system_prompt_can_be_changed_mid_conversation(stack, alice, page) -> None:  # type: ignore[no-untyped-def]
     conversation = create_conversation(alice, "fake-echo", system_prompt="Be brief.")
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
-    _ask(page, "one")
+    ask(page, "one")
     page.get_by_text("System prompt", exact=True).click()
     box = page.get_by_label("Instructions for the whole conversation")
     expect(box).to_have_value("Be brief.")
     box.fill("Answer in French, please.")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#system-status")).to_have_text("Saved. The next reply follows it.")
-    _ask(page, "two")
+    ask(page, "two")
     # The fake counts words: the second reply was given the new prompt (4 words), the
     # first turn (1 + 1) and the question (1).
     second = Message.objects.filter(role="assistant").order_by("created_at").last()
@@ -60,7 +45,7 @@ def test_the_system_prompt_can_be_changed_mid_conversation(stack, alice, page) -
 def test_the_sampling_panel_shows_the_preset_and_keeps_changes(  # type: ignore[no-untyped-def]
     stack, alice, page, tmp_path
 ) -> None:
-    errors = _errors(page)
+    errors = page_errors(page)
     conversation = create_conversation(alice, "qwen3.5-tiny")
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
@@ -106,11 +91,11 @@ def test_the_sampling_panel_shows_the_preset_and_keeps_changes(  # type: ignore[
 def test_the_model_is_switched_mid_conversation_from_a_picker_with_live_status(  # type: ignore[no-untyped-def]
     stack, alice, page, service_env, tmp_path
 ) -> None:
-    errors = _errors(page)
+    errors = page_errors(page)
     conversation = create_conversation(alice, "fake-echo")
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
-    first = _ask(page, "hello there")
+    first = ask(page, "hello there")
     expect(first.locator(".speaker")).to_have_text(
         "FakeEchoEngine (test fake: repeats your message)"
     )
@@ -126,7 +111,7 @@ def test_the_model_is_switched_mid_conversation_from_a_picker_with_live_status( 
     page.get_by_label("Max tokens").fill("3")
     page.get_by_label("Max tokens").press("Enter")
     expect(page.locator("#sampling-status")).to_have_text("Saved")
-    second = _ask(page, "and now?")
+    second = ask(page, "and now?")
     expect(second.locator(".speaker")).to_have_text("FakeRateEngine (test fake, not a model)")
     expect(second.locator(".body")).to_have_text("t0 t1 t2")
     assert Conversation.objects.get(pk=conversation.pk).model == "fake-rate"

@@ -14,17 +14,11 @@ from playwright.sync_api import expect
 
 from playground.chat.models import Conversation, Message
 from tests.e2e.a11y import assert_accessible
-from tests.e2e.screens import log_in, screenshots
+from tests.e2e.screens import log_in, page_errors, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ECHO_LABEL = "FakeEchoEngine (test fake: repeats your message)"
-
-
-def _errors(page) -> list[str]:  # type: ignore[no-untyped-def]
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 def _chat(user, title: str, question: str, answer: str, model: str = "fake-echo") -> Conversation:  # type: ignore[no-untyped-def]
@@ -49,7 +43,7 @@ def _menu(page, title: str, action: str) -> None:  # type: ignore[no-untyped-def
 def test_a_new_conversation_is_stored_only_when_its_first_message_is_sent(  # type: ignore[no-untyped-def]
     stack, alice, page, tmp_path
 ) -> None:
-    errors = _errors(page)
+    errors = page_errors(page)
     log_in(page, stack, alice)
     page.goto(stack + "/")
     expect(page.get_by_role("heading", name="New conversation")).to_be_visible()
@@ -99,7 +93,7 @@ def test_the_list_tells_same_titled_conversations_apart_by_model_and_date(  # ty
 
 
 def test_rename_pin_and_delete_with_undo(stack, alice, page, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    errors = _errors(page)
+    errors = page_errors(page)
     first = _chat(alice, "Trip ideas", "Where to go?", "Lisbon.")
     _chat(alice, "Recipes", "Dinner?", "Pasta.")
     log_in(page, stack, alice)

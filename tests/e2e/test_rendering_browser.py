@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from playground.chat.models import Message
 from playground.generations.service import create_conversation
-from tests.e2e.screens import log_in, screenshots
+from tests.e2e.screens import ask, log_in, screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,14 +66,6 @@ def _watch(page) -> list[str]:  # type: ignore[no-untyped-def]
     return dialogs
 
 
-def _ask(page, text: str) -> object:  # type: ignore[no-untyped-def]
-    page.get_by_label("Message").fill(text)
-    page.get_by_role("button", name="Send").click()
-    reply = page.locator(".msg.assistant").last
-    expect(reply).not_to_have_class(re.compile("streaming"), timeout=60_000)
-    return reply
-
-
 def _nothing_ran(page, dialogs: list[str]) -> None:  # type: ignore[no-untyped-def]
     assert page.evaluate("() => window.__pwned") is None
     assert dialogs == []
@@ -92,7 +84,7 @@ def test_an_answer_with_markdown_tables_code_and_math_is_rendered(
     log_in(page, stack, alice)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(f"{stack}/c/{conversation.id}/")
-    reply = _ask(page, MARKDOWN)
+    reply = ask(page, MARKDOWN)
 
     for message in (reply, page.locator(".msg.user").last):  # the user's text too
         body = message.locator(".body")
@@ -121,7 +113,7 @@ def test_reasoning_is_rendered_as_markdown_too(stack, alice, page) -> None:  # t
     log_in(page, stack, alice)
     page.goto(f"{stack}/c/{conversation.id}/")
     page.get_by_label("Thinking").check()  # the fake's output up to </think> is reasoning
-    reply = _ask(page, "Let me think about **this** and $x^2$.\n</think>\nThe answer is *42*.")
+    reply = ask(page, "Let me think about **this** and $x^2$.\n</think>\nThe answer is *42*.")
     reply.locator(".reasoning summary").click()
     expect(reply.locator(".reasoning strong")).to_have_text("this")
     expect(reply.locator(".reasoning .katex")).to_have_count(1)
@@ -133,7 +125,7 @@ def test_script_and_event_handler_payloads_never_run(stack, alice, page, tmp_pat
     log_in(page, stack, alice)
     dialogs = _watch(page)
     page.goto(f"{stack}/c/{conversation.id}/")
-    reply = _ask(page, PAYLOADS)
+    reply = ask(page, PAYLOADS)
     _nothing_ran(page, dialogs)
     # Shown as text, not dropped: the user can see what was written.
     expect(reply.locator(".body")).to_contain_text("<script>window.__pwned")
