@@ -115,26 +115,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_generate(self, content: dict[str, Any]) -> None:
         self.check_stream_limit()
-        ticket = await _db(service.start_generation)(
-            self.user,
-            content.get("conversation_id"),
-            content.get("content"),
-            attachments=content.get("attachments"),
-            system_prompt=content.get("system_prompt"),
-            **_options(content),
-        )
-        await self.accepted(content, ticket)
+        await self._start_turn(content, system_prompt=content.get("system_prompt"))
 
     async def on_edit(self, content: dict[str, Any]) -> None:
         self.check_stream_limit()
         if content.get("message_id") is None:
             raise InvalidRequest("message_id (the user message to edit) is required")
+        await self._start_turn(content, edit_of=content.get("message_id"))
+
+    async def _start_turn(self, content: dict[str, Any], **turn: Any) -> None:
+        """A user turn (new, or an edit of an earlier one) and its reply, started."""
         ticket = await _db(service.start_generation)(
             self.user,
             content.get("conversation_id"),
             content.get("content"),
             attachments=content.get("attachments"),
-            edit_of=content.get("message_id"),
+            **turn,
             **_options(content),
         )
         await self.accepted(content, ticket)
