@@ -8,7 +8,6 @@ against the test database, so tests that use them need ``transactional_db``
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from playground.devservers import app_worker_command, asgi_command, free_port
+from playground.devservers import app_worker_command, free_port
 from tests.helpers import LiveServer, WorkerPool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,17 +69,8 @@ def live_server_url(
     port = LIVE_PORT
     log = tmp_path_factory.mktemp("logs") / "asgi.log"
     _SERVICE_LOGS.append(log)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            asgi_command(port),
-            cwd=ROOT,
-            env=service_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(proc, port, log)
+    server = LiveServer.start(port, service_env, log)
     try:
-        server.wait_ready()
         yield server.url
     finally:
         server.stop()

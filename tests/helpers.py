@@ -15,7 +15,7 @@ import requests
 from django.test import Client
 from websockets.sync.client import ClientConnection, connect
 
-from playground.devservers import worker_command
+from playground.devservers import asgi_command, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +24,21 @@ class LiveServer:
     def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
         self.proc, self.port, self.log = proc, port, log
         self.url = f"http://127.0.0.1:{port}"
+
+    @classmethod
+    def start(cls, port: int, env: dict[str, str], log: Path) -> LiveServer:
+        """The ASGI server as `make run` starts it, answering requests (or stopped again)."""
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                asgi_command(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        server = cls(proc, port, log)
+        try:
+            server.wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+        return server
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

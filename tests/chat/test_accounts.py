@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from playground.devservers import asgi_command, free_port
+from playground.devservers import free_port
 from tests.helpers import ROOT, LiveServer
 
 
@@ -90,21 +90,16 @@ def server_with_mode(transactional_db, service_env, tmp_path: Path) -> Iterator:
     def start(mode: str) -> str:
         port = free_port()
         log = tmp_path / f"asgi-{mode}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                asgi_command(port),
-                cwd=ROOT,
-                env={
-                    **service_env,
-                    "DATABASE_URL": _env()["DATABASE_URL"],
-                    "PLAYGROUND_SIGNUP_MODE": mode,
-                },
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        server = LiveServer(proc, port, log)
+        server = LiveServer.start(
+            port,
+            {
+                **service_env,
+                "DATABASE_URL": _env()["DATABASE_URL"],
+                "PLAYGROUND_SIGNUP_MODE": mode,
+            },
+            log,
+        )
         servers.append(server)
-        server.wait_ready()
         return server.url
 
     yield start

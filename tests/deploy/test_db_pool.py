@@ -5,7 +5,6 @@ once, while the test counts its connections."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +16,8 @@ import pytest
 from django.db import connection
 
 from playground.api.models import ApiKey
-from playground.devservers import asgi_command, free_port
-from tests.helpers import ROOT, LiveServer, session_cookie
+from playground.devservers import free_port
+from tests.helpers import LiveServer, session_cookie
 
 APP_NAME = "playground-pool-test"
 POOL_MAX = 4
@@ -37,13 +36,8 @@ def pooled_server(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "asgi.log"
     env = {**service_env, "PGAPPNAME": APP_NAME, "DATABASE_POOL_MAX_SIZE": str(POOL_MAX)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            asgi_command(port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = LiveServer(proc, port, log)
+    server = LiveServer.start(port, env, log)
     try:
-        server.wait_ready()
         yield server.url
     finally:
         server.stop()

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from playground.devservers import asgi_command, free_port
+from playground.devservers import free_port
 from tests.helpers import ROOT, LiveServer, session_cookie
 
 
@@ -32,17 +32,8 @@ def _production_env(service_env: dict[str, str]) -> dict[str, str]:
 def production_server(service_env: dict[str, str], tmp_path: Path) -> Iterator[LiveServer]:
     port = free_port()
     log = tmp_path / "asgi.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            asgi_command(port),
-            cwd=ROOT,
-            env=_production_env(service_env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(proc, port, log)
+    server = LiveServer.start(port, _production_env(service_env), log)
     try:
-        server.wait_ready()
         yield server
     finally:
         server.stop()
